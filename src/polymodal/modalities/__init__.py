@@ -1,0 +1,12 @@
+"""Data-to-sequence tokenizers, one file per modality, registered by name.
+
+Importing this package registers every built-in modality in :data:`MODALITIES` and
+their tokenizers in :data:`TOKENIZERS`.
+"""
+
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer, modality_for_file
+
+# Each modality module registers itself on import; add new modalities to this list.
+# (Modules are added here as they land.)
+
+__all__ = ["MODALITIES", "TOKENIZERS", "Batch", "ModalitySpec", "Tokenizer", "modality_for_file"]
