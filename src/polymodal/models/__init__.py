@@ -2,3 +2,7 @@
 
 Add each new model module to the imports below so that ``polymodal.load`` finds it.
 """
+
+from polymodal.models.text_model import TextEncoderModel
+
+__all__ = ["TextEncoderModel"]
