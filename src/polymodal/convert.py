@@ -18,6 +18,8 @@ from typing import Any
 from torch import Tensor
 
 from polymodal.checkpoints.huggingface_bert import convert_bert
+from polymodal.checkpoints.huggingface_clip import convert_clip
+from polymodal.checkpoints.huggingface_vit import convert_vit
 from polymodal.checkpoints.io import CONFIG_NAME, MODELS, PretrainedModel, apply_state_dict, find_weights, load_state_dict, read_json
 from polymodal.errors import CheckpointError
 from polymodal.registry import Registry
@@ -29,6 +31,8 @@ Converter = Callable[[Mapping[str, Tensor], Mapping[str, Any], Mapping[str, Any]
 # Hugging Face model_type → pure converter. Add a source by adding one entry.
 CONVERTERS: Registry[Converter] = Registry("Hugging Face model_type")
 CONVERTERS.add("bert", convert_bert)
+CONVERTERS.add("vit", convert_vit)
+CONVERTERS.add("clip", convert_clip)
 
 # Other JSON files a converter may need, relative to the folder.
 SIDE_FILES = ("preprocessor_config.json", "1_Pooling/config.json", "modules.json", "sentence_bert_config.json")

@@ -70,6 +70,13 @@ class KeyTaker:
         self.used.add(key)
         return self.state[key]
 
+    def take_any(self, *keys: str) -> Tensor:
+        """The first of ``keys`` present (one tensor saved under a legacy or a current name)."""
+        for key in keys:
+            if key in self.state:
+                return self.take(key)
+        raise CheckpointError(self.source, f"one of the keys {', '.join(map(repr, keys))}", "a checkpoint without them")
+
     def cat(self, keys: Iterable[str], dim: int = 0) -> Tensor:
         return torch.cat([self.take(k) for k in keys], dim=dim)
 

@@ -8,6 +8,6 @@ from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpe
 
 # Each modality module registers itself on import; add new modalities to this list.
 # (Modules are added here as they land.)
-from polymodal.modalities import text  # noqa: E402,F401
+from polymodal.modalities import image, text  # noqa: E402,F401
 
 __all__ = ["MODALITIES", "TOKENIZERS", "Batch", "ModalitySpec", "Tokenizer", "modality_for_file"]

@@ -171,6 +171,11 @@ class TextTransform:
             raise InputError(str(directory), f"a folder with {TOKENIZER_FILE} or vocab.txt", "neither found")
         return cls(tok, max_length=max_length, pad_token=pad_token)
 
+    @staticmethod
+    def available(directory: str | Path) -> bool:
+        """Whether ``directory`` holds tokenizer files that :meth:`from_pretrained` reads."""
+        return any((Path(directory) / name).is_file() for name in (TOKENIZER_FILE, "vocab.txt"))
+
     @classmethod
     def from_vocab(cls, vocab: str | Path | dict[str, int], *, lowercase: bool = True, max_length: int = 512) -> TextTransform:
         """A BERT WordPiece tokenizer from a ``vocab.txt`` (one token per line) or a token→id dict."""

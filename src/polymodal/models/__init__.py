@@ -4,5 +4,7 @@ Add each new model module to the imports below so that ``polymodal.load`` finds 
 """
 
 from polymodal.models.text_model import TextEncoderModel
+from polymodal.models.vision_model import VisionEncoderModel
+from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
 
-__all__ = ["TextEncoderModel"]
+__all__ = ["DualEncoder", "DualEncoderOutput", "TextEncoderModel", "VisionEncoderModel"]

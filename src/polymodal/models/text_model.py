@@ -116,7 +116,7 @@ class TextEncoderModel(PretrainedModel, model_type="text_encoder"):
             raise ConfigError("text_encoder config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
         text = config.pop("text", None)
         transform = None
-        if directory is not None and text is not None:
+        if directory is not None and text is not None and TextTransform.available(directory):
             transform = TextTransform.from_pretrained(directory, max_length=text.get("max_length"))
         return cls(
             TextTokenizer(TextTokenizerConfig(**config.pop("embeddings"))),
