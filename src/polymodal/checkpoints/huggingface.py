@@ -43,19 +43,21 @@ class KeyTaker:
     Args:
         state: the source state dict.
         source: a name for error messages.
-        prefix: stripped from every key when *all* weights carry it (``"bert."``).
+        prefixes: the first of these that some keys carry is stripped from them (``"bert."``).
         ignore: key suffixes that are not weights (``position_ids`` buffers).
     """
 
     def __init__(self, state: Mapping[str, Tensor], source: str, *, prefixes: Iterable[str] = (), ignore: Iterable[str] = ()) -> None:
         ignore = tuple(ignore)
         keys = [k for k in state if not k.endswith(ignore)] if ignore else list(state)
+        renamed = {k: k for k in keys}
         for prefix in prefixes:
-            if keys and all(k.startswith(prefix) for k in keys):
-                state = {k[len(prefix):]: v for k, v in state.items()}
-                keys = [k[len(prefix):] for k in keys]
+            # A task model (BertForMaskedLM, ViTForImageClassification) nests the base model
+            # under a prefix; its heads keep their names and end up reported as unexpected.
+            if any(k.startswith(prefix) for k in keys):
+                renamed = {k: k[len(prefix):] if k.startswith(prefix) else k for k in keys}
                 break
-        self.state = {k: state[k] for k in keys}
+        self.state = {new: state[old] for old, new in renamed.items()}
         self.source = source
         self.used: set[str] = set()
 
