@@ -8,5 +8,6 @@ from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpe
 
 # Each modality module registers itself on import; add new modalities to this list.
 # (Modules are added here as they land.)
+from polymodal.modalities import audio, image_stem  # noqa: E402,F401  (registration)
 
 __all__ = ["MODALITIES", "TOKENIZERS", "Batch", "ModalitySpec", "Tokenizer", "modality_for_file"]
