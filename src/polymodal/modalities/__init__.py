@@ -8,6 +8,8 @@ from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpe
 
 # Each modality module registers itself on import; add new modalities to this list.
 # (Modules are added here as they land.)
-from polymodal.modalities import audio, image_stem  # noqa: E402,F401  (registration)
+from polymodal.modalities import audio  # noqa: E402,F401
+from polymodal.modalities import image_stem  # noqa: E402,F401
+from polymodal.modalities import point_cloud  # noqa: E402,F401
 
 __all__ = ["MODALITIES", "TOKENIZERS", "Batch", "ModalitySpec", "Tokenizer", "modality_for_file"]
