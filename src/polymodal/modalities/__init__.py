@@ -15,5 +15,6 @@ from polymodal.modalities import time_series  # noqa: E402,F401
 from polymodal.modalities import tabular  # noqa: E402,F401
 from polymodal.modalities import graph  # noqa: E402,F401
 from polymodal.modalities import video  # noqa: E402,F401
+from polymodal.modalities import multichannel  # noqa: E402,F401
 
 __all__ = ["MODALITIES", "TOKENIZERS", "Batch", "ModalitySpec", "Tokenizer", "modality_for_file"]
