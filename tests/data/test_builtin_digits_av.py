@@ -71,3 +71,12 @@ def test_bad_names_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="voices"):
         build("digits-av", root=tmp_path, voices=3)
     assert not list(tmp_path.iterdir())
+
+
+def test_manifest_is_valid(built: Path) -> None:
+    from polymodal.data.manifest import Manifest
+
+    manifest = Manifest.load(built / "manifest.jsonl", modalities=["image", "audio", "text"])
+    assert manifest.skipped == () and manifest.classes[9] == "nine"
+    assert manifest.splits == {"train": 70 + 30, "test": 30 + 20}
+    assert len(manifest.select(split="test", modalities=["audio"])) == 20
