@@ -78,5 +78,5 @@ def test_manifest_is_valid(built: Path) -> None:
 
     manifest = Manifest.load(built / "manifest.jsonl", modalities=["image", "audio", "text"])
     assert manifest.skipped == () and manifest.classes[9] == "nine"
-    assert manifest.splits == {"train": 70 + 30, "test": 30 + 20}
-    assert len(manifest.select(split="test", modalities=["audio"])) == 20
+    assert manifest.splits == {"train": 70 + 60, "test": 30 + 40}
+    assert len(manifest.select(split="test", modalities=["audio"])) == 40
