@@ -7,6 +7,6 @@
 from polymodal.data.builtin.base import BUILDERS, MARKER, DatasetBuilder, build, default_root, list_datasets
 
 # Each builder module registers itself on import.
-from polymodal.data.builtin import digits_av  # noqa: E402,F401  (registers "digits-av")
+from polymodal.data.builtin import digits_av, tabular, ucr  # noqa: E402,F401  (each registers itself)
 
 __all__ = ["BUILDERS", "MARKER", "DatasetBuilder", "build", "default_root", "list_datasets"]
