@@ -69,3 +69,18 @@ def test_unregistered_modality_lists_valid_ones(manifest: Path) -> None:
         ManifestDataset(manifest, {"nope": None})
     with pytest.raises(ConfigError, match="modalities"):
         ManifestDataset(manifest, {})
+
+
+def test_reader_override_stands_in_for_an_unregistered_modality(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from polymodal.data.manifest import Manifest
+
+    np.save(tmp_path / "a.npy", np.ones((2, 5), dtype=np.float32))
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "a", "series": "a.npy", "label": 1}) + "\n")
+    manifest = Manifest.load(tmp_path / "m.jsonl", modalities=["series"])
+    dataset = ManifestDataset(manifest, {"series": torch.from_numpy}, readers={"series": np.load})
+    batch = ManifestCollate(["series"], collates={"series": torch.stack})([dataset[0]])
+    assert batch.inputs["series"].shape == (1, 2, 5) and batch.labels.tolist() == [1]

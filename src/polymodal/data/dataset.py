@@ -52,6 +52,9 @@ class ManifestDataset(Dataset):
             modalities are left out (their count is :attr:`dropped`).
         split: keep only this split (or these splits).
         classes, on_error: passed to :meth:`Manifest.load` when ``manifest`` is a path.
+        readers: modality name → reader (``read(path) -> raw``, picklable), overriding
+            the registered modality's reader, or standing in for a modality that is not
+            registered in this process.
 
     Raises:
         ConfigError: a modality that is not registered.
@@ -66,12 +69,14 @@ class ManifestDataset(Dataset):
         split: str | Collection[str] | None = None,
         classes: Sequence[str] | None = None,
         on_error: Literal["raise", "skip"] = "raise",
+        readers: Mapping[str, Callable[[str], Any]] | None = None,
     ) -> None:
         if not modalities:
             raise ConfigError("modalities", "at least one modality name → transform", dict(modalities))
         if not isinstance(manifest, Manifest):
             manifest = Manifest.load(manifest, classes=classes, on_error=on_error)
-        self.readers = {name: reader_for(name) for name in modalities}
+        given = dict(readers or {})
+        self.readers = {name: given[name] if name in given else reader_for(name) for name in modalities}
         self.transforms = dict(modalities)
         selected = manifest.select(split=split)
         self.manifest = selected.select(modalities=list(modalities))

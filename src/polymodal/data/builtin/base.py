@@ -114,6 +114,10 @@ def build(name: str, root: str | Path | None = None, *, force: bool = False, **o
         marker = {**record, "summary": summary, "seconds": round(time.perf_counter() - start, 2)}
         # The marker is written last: its presence means every other file is complete.
         (scratch / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        if not force and _matches(_read_marker(target), record):
+            # Another process (another DDP rank) completed the same build meanwhile.
+            shutil.rmtree(scratch, ignore_errors=True)
+            return target
         if target.exists():
             # Move the old build aside first: rename onto a non-empty folder fails.
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=base))
