@@ -20,7 +20,7 @@ import ctypes
 import threading
 import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from polymodal.errors import InputError
 
-__all__ = ["SAMPLE_RATE", "ESpeak", "Voice", "english_accents", "synthesize_many", "voice_variants"]
+__all__ = ["SAMPLE_RATE", "ESpeak", "Voice", "english_accents", "submit_many", "synthesize_many", "voice_variants"]
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # the synth callback runs inside espeak_Synth; no audio device
@@ -81,6 +81,7 @@ class Voice:
         rate: words per minute (eSpeak clamps to about 80–450; saturates near 350).
         pitch: base pitch, 0–100.
         pitch_range: pitch range, 0–100 (0 is monotone).
+        volume: amplitude in percent (100 = eSpeak's default); some variants clip at 100.
     """
 
     language: str = "en-us"
@@ -88,6 +89,7 @@ class Voice:
     rate: int = 175
     pitch: int = 50
     pitch_range: int = 50
+    volume: int = 100
 
     @property
     def name(self) -> str:
@@ -187,8 +189,9 @@ class ESpeak:
             status = self._lib.espeak_SetVoiceByName(voice.name.encode())
             if status != _EE_OK:
                 raise InputError("voice", "a voice name eSpeak NG knows", repr(voice.name))
-            # Rate and pitch persist across voice changes: set them before every call.
-            for parameter, value in ((_RATE, voice.rate), (_PITCH, voice.pitch), (_RANGE, voice.pitch_range)):
+            # Rate, pitch and volume persist across voice changes: set them before every call.
+            settings = ((_RATE, voice.rate), (_PITCH, voice.pitch), (_RANGE, voice.pitch_range), (_VOLUME, voice.volume))
+            for parameter, value in settings:
                 self._lib.espeak_SetParameter(parameter, int(value), 0)
             if self._has_seed:
                 self._lib.espeak_ng_SetRandSeed(int(seed))  # the voice's jitter is random otherwise
@@ -217,7 +220,17 @@ def synthesize_many(requests: Sequence[tuple[str, Voice, int]]) -> list[np.ndarr
     samples in any process, whatever it synthesised before. Returns int16 arrays at
     :attr:`ESpeak.sample_rate`.
     """
+    return submit_many(requests).result()
+
+
+def submit_many(requests: Sequence[tuple[str, Voice, int]]) -> Future[list[np.ndarray]]:
+    """:func:`synthesize_many` in the background: a future of its result.
+
+    The caller can do other work (writing images) while the child synthesises.
+    """
     # "spawn" rather than "fork": a forked child would inherit an engine already used.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_synthesize_in_order, list(requests)).result()
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+    future = pool.submit(_synthesize_in_order, list(requests))
+    pool.shutdown(wait=False)  # the child finishes the submitted work, then exits
+    return future
