@@ -48,9 +48,10 @@ class ManifestCollate:
     Picklable (a class holding module-level functions), so it runs in workers.
 
     Args:
-        modalities: the modality names to collate; each uses
-            ``MODALITIES.get(name).collate``, and ``text`` with no registered modality
-            becomes a list of strings.
+        modalities: the modality names to collate, or the dataset's name → transform
+            mapping; each uses ``MODALITIES.get(name).collate``. A modality whose transform
+            is ``None`` yields raw values (a spec's collate expects transformed samples),
+            and so does ``text`` with no registered modality: both become plain lists.
         collates: explicit collate functions by name, overriding the registry.
     """
 
@@ -62,6 +63,8 @@ class ManifestCollate:
         for name in modalities:
             if collates is not None and name in collates:
                 self.collates[name] = collates[name]
+            elif isinstance(modalities, Mapping) and modalities[name] is None:
+                self.collates[name] = None
             elif name == TEXT_FIELD and name not in MODALITIES:
                 self.collates[name] = None
             else:
