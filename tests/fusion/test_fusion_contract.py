@@ -106,3 +106,30 @@ def test_key_order_does_not_matter(fusion_name):
     fusion = tiny(fusion_name)
     a, b = tokens("a", [5, 3]), tokens("b", [4, 2])
     torch.testing.assert_close(fusion({"a": a, "b": b}).pooled, fusion({"b": b, "a": a}).pooled)
+
+
+VARIANTS = [
+    ("early_sum", {"weights": "learnable", "init_weights": (2.0, 1.0)}),
+    ("cross_attention", {"interleave_self": True}),
+    ("cross_to_concat", {"interleave_self": True}),
+    ("late", {"combine": "learned", "num_classes": 3}),
+    ("late", {"combine": "poe"}),
+    ("late", {"combine": "poe", "num_classes": 3}),
+]
+
+
+@pytest.mark.parametrize("name,overrides", VARIANTS)
+def test_variants_train_and_tolerate_missing_rows(name, overrides):
+    fusion = tiny(name, **overrides).train()
+    out = fusion({"a": tokens("a", [5, 0]), "b": tokens("b", [4, 2])}, output_attentions=True)
+    loss = (out.pooled * torch.randn_like(out.pooled)).sum()
+    if out.logits is not None:
+        loss = loss + (out.logits * torch.randn_like(out.logits)).sum()
+    for t in out.per_modality.values():
+        loss = loss + (t.embeddings * torch.randn_like(t.embeddings) * t.mask[..., None]).sum()
+    loss.backward()
+    assert torch.isfinite(out.pooled).all()
+    for pname, p in fusion.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    if overrides.get("interleave_self"):
+        assert {"self:a", "self:b"} <= set(out.attentions)
