@@ -1,8 +1,9 @@
 """Cross-attention (co-attention) fusion: ViLBERT's two streams exchanging keys and values.
 
 Survey formula (Xu, Zhu & Clifton 2023, §4.2, "cross-attention"):
-``Z(A) ← MHSA(Q_B, K_A, V_A)``, ``Z(B) ← MHSA(Q_A, K_B, V_B)`` — each stream's queries attend
-to the other stream. Cheap (no ``(ΣN_m)²`` term) and each modality keeps its own stream, but
+``Z(A) ← MHSA(Q_B, K_A, V_A)``, ``Z(B) ← MHSA(Q_A, K_B, V_B)``. We name each output stream by
+its queries, as ViLBERT does: stream A is ``MHSA(Q_A, K_B, V_B)`` (A's length, A's residual)
+— each stream's queries attend to the other stream. Cheap (no ``(ΣN_m)²`` term) and each modality keeps its own stream, but
 within a cross layer a stream has no self-context; the survey notes the lack of global
 context as its weakness, which ``cross_to_concat`` addresses.
 """

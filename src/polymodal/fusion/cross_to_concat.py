@@ -1,7 +1,8 @@
 """Cross-attention to concatenation: co-attention streams, then one shared stream.
 
 Survey formula (Xu, Zhu & Clifton 2023, §4.2, "cross-attention to concatenation"):
-``Z(A) ← MHSA(Q_B, K_A, V_A)``, ``Z(B) ← MHSA(Q_A, K_B, V_B)``, then
+``Z(A) ← MHSA(Q_B, K_A, V_A)``, ``Z(B) ← MHSA(Q_A, K_B, V_B)`` (streams named by their
+queries here, as in ``cross_attention``), then
 ``Z ← Tf(C(Z(A), Z(B)))``. The concatenated stage restores the global context that pure
 cross-attention lacks, at the cost of attention over ``ΣN_m`` tokens.
 """
