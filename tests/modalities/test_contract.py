@@ -64,3 +64,25 @@ def test_tokenizer_contract(name, batch_size):
     loss.backward()
     missing = [n for n, p in tok.named_parameters() if p.grad is None]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if CASES[n][3] is not None))
+def test_transforms_pickle_and_rebuild_from_config(name):
+    import json
+    import pickle
+
+    _, _, raw, transform = CASES[name]
+    config = json.loads(json.dumps(transform.config()))  # JSON-able, as saved with the weights
+    rebuilt = type(transform)(**config)
+    clone = pickle.loads(pickle.dumps(transform))
+    expected = tensors_of(transform(raw[0]))
+    assert expected
+    for other in (rebuilt, clone):
+        for want, got in zip(expected, tensors_of(other(raw[0])), strict=True):
+            torch.testing.assert_close(got, want)
+
+
+def tensors_of(sample) -> list[torch.Tensor]:
+    if isinstance(sample, torch.Tensor):
+        return [sample]
+    return [v for v in vars(sample).values() if isinstance(v, torch.Tensor)]
