@@ -120,8 +120,40 @@ def accuracy(model: FusionClassifier, data: dict, modalities: tuple[str, ...]) -
     return (logits.argmax(-1) == data["label"]).float().mean().item()
 
 
+def plot_attention(model: FusionClassifier, data: dict, folder: Path) -> list[Path]:
+    """PNGs of a trained model's attention on the first test digit (cross maps, or a rollout)."""
+    from polymodal.evaluation.attention import attention_rollout, plot_cross_attention
+
+    model.eval()
+    with torch.no_grad():
+        out = model({m: data[m][:1] for m in ("bottom", "top")}, output_attentions=True).fusion
+    name = model.fusion.__class__.__name__
+    written = []
+    rows = [f"top row {i}" for i in range(4)]
+    cols = [f"bottom col {j}" for j in range(8)]
+    if "cross:top" in out.attentions:
+        written.append(plot_cross_attention(
+            out.attentions["cross:top"][-1], folder / f"{name}_top_to_bottom.png", query_labels=rows,
+            key_labels=cols, title=f"{name}: top-half rows attend to bottom-half columns (digit {int(data['label'][0])})",
+        ))
+    for stage in ("fused", "shared"):
+        if stage in out.attentions:
+            rolled = attention_rollout(out.attentions[stage])
+            labels = cols + rows if out.sequence.length == 12 else None  # concatenation order: bottom, top
+            written.append(plot_cross_attention(
+                rolled, folder / f"{name}_{stage}_rollout.png", query_labels=labels, key_labels=labels,
+                title=f"{name}: attention rollout of the {stage} stream",
+            ))
+    return written
+
+
 def run_comparison(
-    strategies: list[str] = STRATEGIES, *, epochs: int = 30, p: float = 0.5, seed: int = 0
+    strategies: list[str] = STRATEGIES,
+    *,
+    epochs: int = 30,
+    p: float = 0.5,
+    seed: int = 0,
+    plot_dir: Path | None = None,
 ) -> list[dict]:
     """Train each strategy twice (no modality dropout; ModalityDropout(p)) and evaluate three ways."""
     data = load_views(seed)
@@ -137,6 +169,8 @@ def run_comparison(
             row[f"{tag}_both"] = accuracy(model, data["test"], ("bottom", "top"))
             row[f"{tag}_top_only"] = accuracy(model, data["test"], ("top",))
             row[f"{tag}_bottom_only"] = accuracy(model, data["test"], ("bottom",))
+            if plot_dir is not None and tag == "dropout":
+                plot_attention(model, data["test"], plot_dir)
         rows.append(row)
     return rows
 
@@ -155,7 +189,7 @@ def single_view_references(*, epochs: int = 30, seed: int = 0, strategy: str = "
 
 def print_table(rows: list[dict], p: float, references: dict[str, float]) -> None:
     print(
-        "\nTest accuracy (sklearn digits, 539 test images): both halves / top half only / bottom half only"
+        "\nTest accuracy (sklearn digits, 540 test images): both halves / top half only / bottom half only"
         f"\n{'strategy':<16} {'no modality dropout':>26}   {f'ModalityDropout(p={p})':>26}   {'train s':>8}"
     )
     print("-" * 84)
@@ -176,12 +210,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, help="training epochs (default 25; quick 8)")
     parser.add_argument("--p", type=float, default=0.5, help="modality dropout probability")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plots", type=Path, help="folder for attention PNGs of the trained models")
     args = parser.parse_args(argv)
     epochs = args.epochs or (8 if args.quick else 25)
     assert set(STRATEGIES) == set(FUSIONS.names()), "a registered strategy is missing from the comparison"
     torch.set_num_threads(1)  # tiny models: threads cost more than they give, and the machine is shared
     started = time.perf_counter()
-    rows = run_comparison(epochs=epochs, p=args.p, seed=args.seed)
+    rows = run_comparison(epochs=epochs, p=args.p, seed=args.seed, plot_dir=args.plots)
     references = single_view_references(epochs=epochs, seed=args.seed)
     print_table(rows, args.p, references)
     print(f"\n({epochs} epochs, seed {args.seed}, total {time.perf_counter() - started:.0f} s)")

@@ -87,3 +87,15 @@ def test_resample_interpolates_real_tokens_to_the_longest():
     torch.testing.assert_close(out[0, :, 0], torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0]))
     same = resample_to(t, torch.tensor([2]), 3)
     torch.testing.assert_close(same[0, :, 0], torch.tensor([0.0, 2.0, 0.0]))
+
+
+def test_early_sum_ignores_where_the_padding_sits():
+    from polymodal.tokens import Tokens
+
+    fusion = tiny("early_sum")
+    a, b = tokens("a", [5, 3]), tokens("b", [4, 2])
+    # Same real tokens, padding moved to the front of each row.
+    order_b = torch.stack([torch.arange(4), torch.tensor([2, 3, 0, 1])])
+    left_b = Tokens(b.embeddings.gather(1, order_b[..., None].expand(-1, -1, b.dim)), b.mask.gather(1, order_b), "b")
+    assert not torch.equal(left_b.mask, b.mask)
+    torch.testing.assert_close(fusion({"a": a, "b": left_b}).pooled, fusion({"a": a, "b": b}).pooled)

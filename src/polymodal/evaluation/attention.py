@@ -92,7 +92,9 @@ def plot_cross_attention(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if key_grid is None:
-        fig, ax = plt.subplots(figsize=(max(4, n_k * 0.25 + 2), max(3, n_q * 0.25 + 1.5)))
+        # Wide enough for the title, tall enough for the tick labels.
+        width = max(4.0, n_k * 0.25 + 2, 0.075 * len(title or ""))
+        fig, ax = plt.subplots(figsize=(width, max(3, n_q * 0.25 + 1.5) + (1.0 if key_labels is not None else 0.0)))
         im = ax.imshow(w.numpy(), aspect="auto", cmap="viridis")
         ax.set_xlabel("key (context token)")
         ax.set_ylabel("query token")
@@ -106,13 +108,14 @@ def plot_cross_attention(
         if rows * cols != n_k:
             raise InputError("key_grid", f"(rows, cols) with rows·cols = N_k = {n_k}", key_grid)
         chosen = list(queries) if queries is not None else list(range(min(n_q, 8)))
-        fig, axes = plt.subplots(1, len(chosen), figsize=(2.2 * len(chosen), 2.6), squeeze=False)
+        width = max(2.2 * len(chosen), 0.075 * len(title or ""))
+        fig, axes = plt.subplots(1, len(chosen), figsize=(width, 2.6), squeeze=False)
         for ax, q in zip(axes[0], chosen):
             ax.imshow(w[q].reshape(rows, cols).numpy(), cmap="magma")
             ax.set_title(query_labels[q] if query_labels is not None else f"query {q}", fontsize=9)
             ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
