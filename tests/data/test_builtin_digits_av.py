@@ -80,3 +80,23 @@ def test_manifest_is_valid(built: Path) -> None:
     assert manifest.skipped == () and manifest.classes[9] == "nine"
     assert manifest.splits == {"train": 70 + 60, "test": 30 + 40}
     assert len(manifest.select(split="test", modalities=["audio"])) == 40
+
+
+def test_main_job_path_image_and_audio_loaders(built: Path) -> None:
+    """One loader of image rows and one of audio rows, both with captions, as the trainer uses them."""
+    from toy_modalities import ScaleImage, WaveformTensor, collate_audio, collate_images, read_png, read_wav
+
+    from polymodal.data import ManifestCollate, ManifestDataset, build_loader
+    from polymodal.data.manifest import Manifest
+
+    manifest = Manifest.load(built / "manifest.jsonl", modalities=["image", "audio", "text"])
+    images = ManifestDataset(manifest, {"image": ScaleImage(), "text": None}, split="train", readers={"image": read_png})
+    clips = ManifestDataset(manifest, {"audio": WaveformTensor(), "text": None}, split="test", readers={"audio": read_wav})
+    assert (len(images), len(clips)) == (70, 40)
+    image_batch = next(iter(build_loader(images, 16, collate=ManifestCollate(["image", "text"], {"image": collate_images}))))
+    audio_batch = next(iter(build_loader(clips, 16, collate=ManifestCollate(["audio", "text"], {"audio": collate_audio}))))
+    assert image_batch.inputs["image"].pixels.shape == (16, 1, 8, 8)
+    assert audio_batch.inputs["audio"].waveform.shape[0] == 16 and audio_batch.inputs["audio"].mask.any(1).all()
+    for batch in (image_batch, audio_batch):
+        words = [manifest.classes[label] for label in batch.labels.tolist()]
+        assert all(word in text for word, text in zip(words, batch.inputs["text"], strict=True))
