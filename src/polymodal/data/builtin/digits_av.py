@@ -128,9 +128,10 @@ def _write_clips(folder: Path, rows: list[dict], clips: list[np.ndarray]) -> Non
 
     from polymodal.data.espeak import SAMPLE_RATE
 
+    for parent in sorted({(folder / row["audio"]).parent for row in rows}):
+        parent.mkdir(parents=True)
     for row, clip in zip(rows, clips, strict=True):
         path = folder / row["audio"]
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Some voices peak near full scale and resampling overshoots: a fixed −6 dB for
         # every clip keeps the levels' relations and avoids clipping.
         wav = soxr.resample(clip.astype(np.float32) * (HEADROOM / 32768.0), SAMPLE_RATE, AUDIO_SAMPLE_RATE)
