@@ -100,3 +100,22 @@ def test_main_job_path_image_and_audio_loaders(built: Path) -> None:
     for batch in (image_batch, audio_batch):
         words = [manifest.classes[label] for label in batch.labels.tolist()]
         assert all(word in text for word, text in zip(words, batch.inputs["text"], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("variants", 1), ("test_variants", 5), ("images", 3), ("accents", ("en-us", "fr")), ("test_size", 1.5)],
+)
+def test_bad_options_are_config_errors(tmp_path: Path, option: str, value: object) -> None:
+    options = {**SMALL, option: value}
+    with pytest.raises(ConfigError, match=option):
+        build("digits-av", root=tmp_path, **options)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow  # the full build: ≈ 9 s on an idle 2-core machine
+def test_full_build_counts(tmp_path: Path) -> None:
+    folder = build("digits-av", root=tmp_path)
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["summary"]["counts"] == {"test/audio": 1160, "test/image": 540, "train/audio": 2960, "train/image": 1257}
+    assert len(marker["summary"]["held_out_variants"]) == 29 and marker["summary"]["variants"] == 103
