@@ -93,7 +93,7 @@ class Voice:
         rate: words per minute (eSpeak clamps to about 80–450; saturates near 350).
         pitch: base pitch, 0–100.
         pitch_range: pitch range, 0–100 (0 is monotone).
-        volume: amplitude in percent (100 = eSpeak's default); some variants clip at 100.
+        volume: amplitude in percent (100 = eSpeak's default).
     """
 
     language: str = "en-us"
@@ -175,7 +175,6 @@ class ESpeak:
         lib.espeak_SetSynthCallback(self._callback)
         self._variants = set(voice_variants(self.data_path))
 
-
     @property
     def seedable(self) -> bool:
         """Whether this libespeak-ng exports ``espeak_ng_SetRandSeed`` (repeatable output)."""
@@ -194,7 +193,9 @@ class ESpeak:
     def synthesize(self, text: str, voice: Voice = Voice(), *, seed: int = 0) -> np.ndarray:
         """``[T]`` int16 samples of ``text`` spoken by ``voice`` at :attr:`sample_rate`.
 
-        The same text, voice and seed give identical samples.
+        The seeds are set before the call, but the engine keeps wave-generator state from
+        earlier calls: identical samples need a fresh engine replaying the same calls
+        (:func:`synthesize_many`).
         """
         self.check_voice(voice)
         with self._lock:
