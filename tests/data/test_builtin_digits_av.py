@@ -113,7 +113,7 @@ def test_bad_options_are_config_errors(tmp_path: Path, option: str, value: objec
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.slow  # the full build: ≈ 9 s on an idle 2-core machine
+@pytest.mark.slow  # the full build: ≈ 8 s, 15–20 s on a busy 2-core machine
 def test_full_build_counts(tmp_path: Path) -> None:
     folder = build("digits-av", root=tmp_path)
     marker = json.loads((folder / MARKER).read_text())
