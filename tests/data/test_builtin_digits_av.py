@@ -93,8 +93,8 @@ def test_main_job_path_image_and_audio_loaders(built: Path) -> None:
     images = ManifestDataset(manifest, {"image": ScaleImage(), "text": None}, split="train", readers={"image": read_png})
     clips = ManifestDataset(manifest, {"audio": WaveformTensor(), "text": None}, split="test", readers={"audio": read_wav})
     assert (len(images), len(clips)) == (70, 40)
-    image_batch = next(iter(build_loader(images, 16, collate=ManifestCollate(["image", "text"], {"image": collate_images}))))
-    audio_batch = next(iter(build_loader(clips, 16, collate=ManifestCollate(["audio", "text"], {"audio": collate_audio}))))
+    image_batch = next(iter(build_loader(images, 16, collate=ManifestCollate(["image", "text"], {"image": collate_images}, raw=["text"]))))
+    audio_batch = next(iter(build_loader(clips, 16, collate=ManifestCollate(["audio", "text"], {"audio": collate_audio}, raw=["text"]))))
     assert image_batch.inputs["image"].pixels.shape == (16, 1, 8, 8)
     assert audio_batch.inputs["audio"].waveform.shape[0] == 16 and audio_batch.inputs["audio"].mask.any(1).all()
     for batch in (image_batch, audio_batch):

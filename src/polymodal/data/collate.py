@@ -48,7 +48,8 @@ class ManifestCollate:
     Picklable (a class holding module-level functions), so it runs in workers.
 
     Args:
-        modalities: the modality names to collate; each uses
+        modalities: the modality names to collate, or a dataset's ``{modality: transform}``
+            mapping (a ``None`` transform means raw values, kept as a list); each uses
             ``MODALITIES.get(name).collate``, and ``text`` with no registered modality
             becomes a list of strings.
         collates: explicit collate functions by name, overriding the registry.
@@ -66,6 +67,8 @@ class ManifestCollate:
         from polymodal.modalities.base import MODALITIES
 
         keep_raw = set(raw)
+        if isinstance(modalities, Mapping):  # a dataset's {modality: transform}: None means raw
+            keep_raw |= {name for name, transform in modalities.items() if transform is None}
         self.collates: dict[str, Callable[[Sequence[Any]], Any] | None] = {}
         for name in modalities:
             if collates is not None and name in collates:
