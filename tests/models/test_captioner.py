@@ -118,7 +118,7 @@ class TableDecoder(nn.Module):
         g = torch.Generator().manual_seed(hash((self.seed, prefix)) % (2**31))
         return torch.randn(self.vocab, generator=g) * 2
 
-    def decode(self, ids: torch.Tensor, context: Tokens, caches=None) -> torch.Tensor:
+    def decode(self, ids: torch.Tensor, context: Tokens, caches=None, last_only: bool = False) -> torch.Tensor:
         rows = [self.logits_after(tuple(row)) for row in ids.tolist()]
         return torch.stack(rows)[:, None].expand(-1, ids.shape[1], -1)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polymodal.encoder.block import Activation, Block
@@ -120,13 +121,17 @@ class Captioner(nn.Module):
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed.pos_embed"}
 
-    def decode(self, input_ids: Tensor, context: Tokens, caches: DecoderCaches | None = None) -> Tensor:
-        """Logits ``[B, T, V]`` for ``input_ids [B, T]``.
+    def decode(
+        self, input_ids: Tensor, context: Tokens, caches: DecoderCaches | None = None, *, last_only: bool = False
+    ) -> Tensor:
+        """Logits ``[B, T, V]`` for ``input_ids [B, T]`` (``[B, 1, V]`` with ``last_only``).
 
         Without ``caches`` the ids are the whole prefix from ``<bos>``. With caches they
         are the next tokens only: their positions start at the cached length, their keys
         and values are appended, and the context's keys and values are computed once on
         the first call and reused (so a new token costs O(length), not O(length²)).
+        ``last_only`` projects only the last position onto the vocabulary, all that
+        generation needs.
         """
         if input_ids.ndim != 2:
             raise InputError("input_ids", "a long tensor [B, T]", input_ids)
@@ -138,16 +143,22 @@ class Captioner(nn.Module):
         x = self.drop(x)
         # An all-True mask would only slow SDPA down.
         context_mask = None if bool(context.mask.all()) else context.mask
+        # One new token after a cache sees every cached key anyway: no causal mask needed,
+        # which lets SDPA take its unmasked kernel.
+        causal = caches is None or input_ids.shape[1] > 1
         for i, block in enumerate(self.blocks):
             x, _, _ = block(
                 x,
                 context=context.embeddings,
                 context_mask=context_mask,
-                causal=True,
+                causal=causal,
                 cache=None if caches is None else caches.self_attn[i],
                 cross_cache=None if caches is None else caches.cross_attn[i],
             )
-        return self.norm(x) @ self.token_embed.weight.T  # tied output projection
+        if last_only:
+            x = x[:, -1:]
+        # Tied output projection; F.linear reads the [V, D] matrix in the layout it is stored.
+        return F.linear(self.norm(x), self.token_embed.weight)
 
     def forward(self, context: Tokens, captions: Tensor) -> CaptionerOutput:
         if not isinstance(context, Tokens):

@@ -15,7 +15,7 @@ self-attention appends the new token's keys and values, cross-attention computes
 context's once, so a new token costs O(length). ``use_cache=False`` recomputes the whole
 prefix every step (O(length²) per token), for comparison.
 
-The decoder must provide ``decode(input_ids [B, T], context: Tokens, caches) -> [B, T, V]``
+The decoder must provide ``decode(input_ids [B, T], context: Tokens, caches, last_only=True) -> [B, 1, V]``
 and a ``config`` with ``depth``, ``max_length``, ``pad_id``, ``bos_id`` and ``eos_id``.
 """
 
@@ -125,9 +125,9 @@ class DecodingState:
     def next_logits(self) -> Tensor:
         """``[B, V]`` logits of the token after the current prefix."""
         if self.caches is None:
-            return self.model.decode(self.tokens, self.context)[:, -1]
+            return self.model.decode(self.tokens, self.context, last_only=True)[:, -1]
         new = self.tokens[:, self.caches.length :]  # only what the caches have not seen
-        return self.model.decode(new, self.context, self.caches)[:, -1]
+        return self.model.decode(new, self.context, self.caches, last_only=True)[:, -1]
 
     def append(self, next_ids: Tensor) -> None:
         self.tokens = torch.cat([self.tokens, next_ids[:, None]], dim=1)
