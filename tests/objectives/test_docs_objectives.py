@@ -6,7 +6,7 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[2] / "docs" / "objectives.md"
 
 
-def test_objectives_doc_examples_run(capsys) -> None:
+def test_objectives_doc_examples_run() -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
     assert len(blocks) >= 8
     namespace: dict = {"__name__": "docs_objectives"}
