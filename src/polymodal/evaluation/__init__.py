@@ -1,5 +1,6 @@
-"""Evaluation: zero-shot classification, retrieval metrics, classification metrics."""
+"""Evaluation: zero-shot classification, retrieval metrics, classification metrics, attention read-outs."""
 
+from polymodal.evaluation.attention import attention_rollout, plot_cross_attention
 from polymodal.evaluation.metrics import accuracy, balanced_accuracy, confusion_matrix, macro_f1, top_k_accuracy
 from polymodal.evaluation.retrieval import (
     CrossModalRetrieval,
@@ -24,4 +25,6 @@ __all__ = [
     "confusion_matrix",
     "balanced_accuracy",
     "macro_f1",
+    "attention_rollout",
+    "plot_cross_attention",
 ]

@@ -1,16 +1,30 @@
-"""Assembled models. (Other models are added here as they land.)"""
+"""Assembled models, composed from tokenizers, encoders, fusions and heads passed in.
+
+Importing this package registers every built-in model in ``MODELS``; add each new model
+module to the imports below so that ``polymodal.load`` finds it.
+"""
 
 from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutput
+from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
+from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
 from polymodal.models.generation import STRATEGIES, GenerationConfig, GenerationOutput, generate
+from polymodal.models.text_model import TextEncoderModel
+from polymodal.models.vision_model import VisionEncoderModel
 from polymodal.models.vocabulary import WordVocabulary
 
 __all__ = [
     "Captioner",
     "CaptionerConfig",
     "CaptionerOutput",
+    "DualEncoder",
+    "DualEncoderOutput",
+    "FusionClassifier",
+    "FusionClassifierOutput",
     "GenerationConfig",
     "GenerationOutput",
     "STRATEGIES",
-    "generate",
+    "TextEncoderModel",
+    "VisionEncoderModel",
     "WordVocabulary",
+    "generate",
 ]
