@@ -3,7 +3,8 @@ import torch
 
 from captioner_fixtures import BOS, EOS, PAD, context, tiny
 from polymodal.errors import ConfigError, InputError
-from polymodal.models import GenerationConfig, WordVocabulary
+from polymodal.models import Captioner, CaptionerConfig, GenerationConfig, WordVocabulary
+from polymodal.tokens import Tokens
 from polymodal.models.generation import DecoderCaches
 
 
@@ -50,3 +51,17 @@ def test_word_vocabulary_round_trip() -> None:
     assert vocab.decode_batch(ids[:, 1:]) == ["a handwritten seven", "one"]
     assert vocab.decode(vocab.encode("a zebra")) == "a <unk>"
     assert WordVocabulary.from_dict(vocab.to_dict()).itos == vocab.itos
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    from polymodal.checkpoints.io import load
+
+    vocab = WordVocabulary.from_texts(["a handwritten seven", "a handwritten one"])
+    model = Captioner(CaptionerConfig(vocab_size=len(vocab), dim=32, depth=2, num_heads=4, max_length=8), vocab)
+    model.save_pretrained(tmp_path)
+    loaded = load(tmp_path)
+    assert isinstance(loaded, Captioner) and loaded.vocabulary.itos == vocab.itos
+    ctx = Tokens.dense(torch.randn(2, 4, 32), "image")
+    assert loaded.caption(ctx, strategy="beam", num_beams=2) == model.eval().caption(ctx, strategy="beam", num_beams=2)
+    with pytest.raises(ConfigError):
+        Captioner(CaptionerConfig(vocab_size=99, dim=32, depth=1, num_heads=4), vocab)
