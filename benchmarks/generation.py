@@ -24,7 +24,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# benchmarks/tokenizers.py would shadow the `tokenizers` package that polymodal imports.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent / "src"))
 
 from polymodal.models import Captioner, CaptionerConfig  # noqa: E402
 from polymodal.tokens import Tokens  # noqa: E402
