@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import _paths  # noqa: E402,F401  (keeps benchmarks/ from shadowing packages; src/ first)
 
 from polymodal.convert import from_huggingface  # noqa: E402
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import _paths  # noqa: E402,F401  (keeps benchmarks/ from shadowing packages; src/ first)
 
 from polymodal.fusion import FUSIONS, build_fusion  # noqa: E402
 from polymodal.tokens import Tokens  # noqa: E402

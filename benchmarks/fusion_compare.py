@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import _paths  # noqa: E402,F401  (keeps benchmarks/ from shadowing packages; src/ first)
 
 from polymodal.fusion import FUSIONS, ModalityDropout, build_fusion  # noqa: E402
 from polymodal.models.fusion_model import FusionClassifier  # noqa: E402

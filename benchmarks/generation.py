@@ -18,16 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-# benchmarks/tokenizers.py would shadow the `tokenizers` package that polymodal imports.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent / "src"))
+import _paths  # noqa: E402,F401  (keeps benchmarks/ from shadowing packages; src/ first)
 
 from polymodal.models import Captioner, CaptionerConfig  # noqa: E402
 from polymodal.tokens import Tokens  # noqa: E402
