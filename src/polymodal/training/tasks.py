@@ -17,10 +17,11 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
+from polymodal.errors import PolymodalError
 from polymodal.registry import Registry
 from polymodal.training.config import RunConfig, StrictModel, parse_section
 
-__all__ = ["LossOutput", "TrainingTask", "TASKS", "IndexedData"]
+__all__ = ["LossOutput", "Prediction", "TrainingTask", "TASKS", "IndexedData", "get_task", "task_names"]
 
 
 @dataclass
@@ -29,6 +30,16 @@ class LossOutput:
 
     loss: Tensor
     terms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """One file's prediction: the best label, its probability and the top alternatives."""
+
+    path: str
+    label: str
+    probability: float
+    top: list[tuple[str, float]] = field(default_factory=list)
 
 
 class IndexedData:
@@ -93,6 +104,14 @@ class TrainingTask:
     def report(self, run_dir: Path) -> dict[str, float]:
         """Full evaluation of a finished run (``polymodal eval``): figures, report.md, plots."""
         return {}
+
+    def predict(self, run_dir: Path, modality: str, paths: list[Path]) -> list[Prediction]:
+        """Predictions for files of one modality (``polymodal predict``)."""
+        raise PolymodalError(f"task '{self.name}' does not support predict")
+
+    def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
+        """``[len(paths), D]`` embeddings in the model's shared space (``polymodal embed``)."""
+        raise PolymodalError(f"task '{self.name}' does not support embed")
 
 
 TASKS: Registry[type[TrainingTask]] = Registry("training task")
