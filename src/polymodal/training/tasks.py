@@ -120,10 +120,7 @@ TASKS: Registry[type[TrainingTask]] = Registry("training task")
 def _register_builtin() -> None:
     # Importing registers them; kept here so that a config naming them always resolves.
     import polymodal.training.digits_classifier  # noqa: F401
-    try:
-        import polymodal.models.digits_av_task  # noqa: F401
-    except ImportError:  # pragma: no cover - the main job's pieces are optional for the trainer
-        pass
+    import polymodal.training.digits_av  # noqa: F401
 
 
 def task_names() -> list[str]:
