@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.config, args.overrides)
     t = time.perf_counter()
-    root = build(config.data["dataset"] if "dataset" in config.data else "digits-av", config.data.get("root", "data"))
+    data = config.data
+    root = build(data.get("dataset", "digits-av"), data.get("root", "data"), **data.get("build_options", {}))
     print(f"dataset: {root} ({time.perf_counter() - t:.1f} s)", flush=True)
 
     run_dir, figures = _train_and_eval(args.config, args.overrides)

@@ -79,7 +79,7 @@ def evaluate_run(task, run_dir: Path, *, with_plots: bool = True) -> dict[str, f
     start = time.perf_counter()
     model = polymodal.load(run_dir / "model")
     d = task.data_config
-    root = build(d.dataset, d.root)
+    root = build(d.dataset, d.root, **d.build_options)
     data = load_digits_av(root, task.audio_options(), d.cache_dir)
     _normalise(model, data)
     classes = data.classes

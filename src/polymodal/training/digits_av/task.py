@@ -70,6 +70,8 @@ class _Data(StrictModel):
     root: str | None = "data"
     # Where preprocessed audio features are cached; None disables the cache.
     cache_dir: str | None = "data/.cache"
+    # Options of the dataset builder (e.g. {variants: 4, images: 300} for a quick test build).
+    build_options: dict[str, Any] = Field(default_factory=dict)
     audio: _Audio = _Audio()
 
 
@@ -135,7 +137,7 @@ class DigitsAVTask(TrainingTask):
             from polymodal.training.digits_av.features import load_digits_av
 
             d = self.data_config
-            root = build(d.dataset, d.root)
+            root = build(d.dataset, d.root, **d.build_options)
             data = load_digits_av(root, self.audio_options(), d.cache_dir)
             train_audio = data.audio["train"].inputs  # [N, frames, bins]
             self.audio_mean = train_audio.mean(dim=(0, 1))
