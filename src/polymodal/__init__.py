@@ -6,8 +6,9 @@ cross-modal fusion strategies of Xu, Zhu & Clifton's survey.
 """
 
 from polymodal import errors
+from polymodal.checkpoints.io import PretrainedModel, load
 from polymodal.tokens import Tokens
 
 __version__ = "0.1.0"
 
-__all__ = ["Tokens", "errors", "__version__"]
+__all__ = ["PretrainedModel", "Tokens", "errors", "load", "__version__"]

@@ -44,6 +44,8 @@ class EncoderConfig:
     # Positions the encoder adds itself; "none" when the tokenizer already added them.
     positions: Literal["none", "learned", "sinusoidal"] = "none"
     max_positions: int = 512
+    # Longer inputs than max_positions resample the learned table; False raises InputError instead.
+    interpolate_positions: bool = True
     # LayerNorm on the input sequence after the CLS token (CLIP vision's pre_layrnorm).
     input_norm: bool = False
     # LayerNorm after the last block; pre-norm stacks need it, post-norm ones do not.
@@ -124,7 +126,7 @@ class TransformerEncoder(nn.Module):
         self.config = c = config
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.cls_token else None
         if c.positions == "learned":
-            self.pos_embed = LearnedPositions(c.max_positions, c.dim)
+            self.pos_embed = LearnedPositions(c.max_positions, c.dim, interpolate=c.interpolate_positions)
         elif c.positions == "sinusoidal":
             self.pos_embed = SinusoidalPositions(c.dim)
         else:

@@ -1,0 +1,171 @@
+"""polymodal's encoder vs Hugging Face ``ViTModel`` (SDPA) on the same ViT-B/16 weights.
+
+Both models hold the same randomly initialised ViT-B/16 (converted by polymodal's ViT
+converter) and run with the same thread count. Forward passes and training steps (one
+AdamW step) are timed interleaved, median of several repeats. The MFU divides the
+achieved FLOP/s by this machine's fp32 matmul peak, measured in the same run with a large
+``torch.mm``. The bf16 row runs polymodal's forward under CPU autocast.
+
+    .venv/bin/python benchmarks/encoder.py [--quick] [--json FILE] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from polymodal.convert import from_huggingface  # noqa: E402
+
+
+def vit_flops(batch: int, image: int, patch: int, dim: int, depth: int, mlp: int, channels: int = 3) -> float:
+    """Multiply-adds × 2 of one ViT forward (matmuls and attention; norms and softmax ignored)."""
+    n = (image // patch) ** 2 + 1
+    per_layer = 2 * n * dim * 3 * dim + 2 * n * dim * dim + 2 * 2 * n * dim * mlp + 2 * 2 * n * n * dim
+    embed = 2 * (n - 1) * channels * patch * patch * dim
+    return batch * (depth * per_layer + embed)
+
+
+def matmul_peak(size: int, repeats: int) -> float:
+    """fp32 FLOP/s of a large square ``torch.mm``: the best of ``repeats``."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, alternating their order every repeat."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small batch, few repeats (< 60 s on 2 cores)")
+    parser.add_argument("--json", type=Path, help="write the figures as one flat JSON object")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    import transformers
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    batch = args.batch or (1 if args.quick else 8)
+    repeats = args.repeats or (3 if args.quick else 7)
+    image, patch, dim, depth, mlp = 224, 16, 768, 12, 3072
+
+    config = transformers.ViTConfig(
+        hidden_size=dim, num_hidden_layers=depth, num_attention_heads=12, intermediate_size=mlp,
+        image_size=image, patch_size=patch, attn_implementation="sdpa",
+    )
+    hf = transformers.ViTModel(config, add_pooling_layer=False)
+    hf.config._attn_implementation = "sdpa"
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        ours = from_huggingface(tmp)
+    pixels = torch.randn(batch, 3, image, image)
+    with torch.no_grad():
+        diff = (ours.encode_image(pixels[:1]) - hf(pixel_values=pixels[:1]).last_hidden_state[:, 0]).abs().max().item()
+
+    peak = matmul_peak(2048 if args.quick else 4096, 3)
+    flops = vit_flops(batch, image, patch, dim, depth, mlp)
+
+    # Forward, fp32, inference mode (both models in eval).
+    ours.eval(), hf.eval()
+
+    def ours_forward() -> None:
+        with torch.inference_mode():
+            ours(pixels)
+
+    def hf_forward() -> None:
+        with torch.inference_mode():
+            hf(pixel_values=pixels)
+
+    fwd = interleaved({"polymodal": ours_forward, "transformers": hf_forward}, repeats)
+
+    # One training step: forward, a loss on the pooled CLS, backward, AdamW.
+    ours.train(), hf.train()
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-5)
+    opt_hf = torch.optim.AdamW(hf.parameters(), lr=1e-5)
+
+    def ours_step() -> None:
+        loss = ours(pixels).pooled.pow(2).mean()
+        loss.backward()
+        opt_ours.step()
+        opt_ours.zero_grad(set_to_none=True)
+
+    def hf_step() -> None:
+        loss = hf(pixel_values=pixels).last_hidden_state[:, 0].pow(2).mean()
+        loss.backward()
+        opt_hf.step()
+        opt_hf.zero_grad(set_to_none=True)
+
+    train = interleaved({"polymodal": ours_step, "transformers": hf_step}, 2 if args.quick else repeats)
+
+    # bf16 autocast forward vs fp32 forward, polymodal only, interleaved.
+    ours.eval()
+
+    def ours_bf16() -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            ours(pixels)
+
+    bf16 = interleaved({"fp32": ours_forward, "bf16": ours_bf16}, repeats)
+
+    results = {
+        "batch": batch,
+        "threads": args.threads,
+        "max_abs_diff": diff,
+        "forward_images_per_s": batch / fwd["polymodal"],
+        "forward_images_per_s_transformers": batch / fwd["transformers"],
+        "forward_ratio": fwd["transformers"] / fwd["polymodal"],
+        "train_images_per_s": batch / train["polymodal"],
+        "train_images_per_s_transformers": batch / train["transformers"],
+        "train_ratio": train["transformers"] / train["polymodal"],
+        "matmul_peak_gflops": peak / 1e9,
+        "mfu": flops / fwd["polymodal"] / peak,
+        "mfu_transformers": flops / fwd["transformers"] / peak,
+        "train_mfu": 3 * flops / train["polymodal"] / peak,
+        "bf16_speedup": bf16["fp32"] / bf16["bf16"],
+        "bf16_images_per_s": batch / bf16["bf16"],
+    }
+    print(f"ViT-B/16, batch {batch} at {image} px, {args.threads} threads, median of {repeats} interleaved repeats")
+    print(f"max |polymodal - transformers| on the pooled CLS: {diff:.2e}")
+    print(f"fp32 matmul peak (torch.mm): {peak / 1e9:.1f} GFLOP/s; forward = {flops / 1e9:.1f} GFLOP")
+    print(f"{'':28}{'polymodal':>12}{'transformers':>14}{'ratio':>8}")
+    print(f"{'forward images/s (fp32)':28}{results['forward_images_per_s']:12.2f}{results['forward_images_per_s_transformers']:14.2f}{results['forward_ratio']:8.2f}")
+    print(f"{'train step images/s':28}{results['train_images_per_s']:12.2f}{results['train_images_per_s_transformers']:14.2f}{results['train_ratio']:8.2f}")
+    print(f"{'forward MFU':28}{results['mfu']:12.2f}{results['mfu_transformers']:14.2f}")
+    print(f"{'bf16 autocast images/s':28}{results['bf16_images_per_s']:12.2f}{'':14}  speedup over fp32 {results['bf16_speedup']:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()

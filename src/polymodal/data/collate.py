@@ -1,0 +1,79 @@
+"""Collating dataset items into one :class:`ManifestBatch`, padding each modality its own way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from polymodal.data.manifest import TEXT_FIELD
+from polymodal.errors import InputError
+
+__all__ = ["ManifestBatch", "ManifestCollate"]
+
+
+@dataclass
+class ManifestBatch:
+    """A batch of manifest samples.
+
+    Attributes:
+        inputs: modality name → that modality's collated batch (its spec's ``Batch``,
+            padded with a mask), or a list of strings for ``text`` when no text modality
+            is registered.
+        labels: ``[B]`` long class indices, ``-1`` for unlabelled samples.
+        ids: the samples' ids.
+        indices: ``[B]`` long positions in the dataset.
+    """
+
+    inputs: dict[str, Any]
+    labels: Tensor
+    ids: list[str]
+    indices: Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to(self, device: Any) -> ManifestBatch:
+        """A copy with labels, indices and every input that has ``.to`` moved to ``device``."""
+        inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in self.inputs.items()}
+        return replace(self, inputs=inputs, labels=self.labels.to(device), indices=self.indices.to(device))
+
+
+class ManifestCollate:
+    """Collate dataset items: each modality through its registered spec's collate.
+
+    Picklable (a class holding module-level functions), so it runs in workers.
+
+    Args:
+        modalities: the modality names to collate; each uses
+            ``MODALITIES.get(name).collate``, and ``text`` with no registered modality
+            becomes a list of strings.
+        collates: explicit collate functions by name, overriding the registry.
+    """
+
+    def __init__(self, modalities: Iterable[str], collates: Mapping[str, Callable[[Sequence[Any]], Any]] | None = None):
+        import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
+        from polymodal.modalities.base import MODALITIES
+
+        self.collates: dict[str, Callable[[Sequence[Any]], Any] | None] = {}
+        for name in modalities:
+            if collates is not None and name in collates:
+                self.collates[name] = collates[name]
+            elif name == TEXT_FIELD and name not in MODALITIES:
+                self.collates[name] = None
+            else:
+                self.collates[name] = MODALITIES.get(name, field=f"modalities.{name}").collate
+
+    def __call__(self, items: Sequence[Mapping[str, Any]]) -> ManifestBatch:
+        if not items:
+            raise InputError("batch", "at least one item", "an empty list")
+        inputs = {}
+        for name, collate in self.collates.items():
+            values = [item[name] for item in items]
+            inputs[name] = list(values) if collate is None else collate(values)
+        labels = torch.tensor([int(item["label"]) for item in items], dtype=torch.long)
+        indices = torch.tensor([int(item["index"]) for item in items], dtype=torch.long)
+        return ManifestBatch(inputs, labels, [str(item["id"]) for item in items], indices)

@@ -1,0 +1,311 @@
+"""JSONL manifests: one sample per line, each pointing at its files.
+
+A line looks like::
+
+    {"id": "s1", "image": "img/1.png", "audio": "wav/1.wav", "text": "a handwritten seven",
+     "label": 7, "split": "train", "meta": {"writer": 12}}
+
+Fields:
+- ``id`` (required): a string (or integer) unique in the manifest.
+- ``split`` (optional): ``"train"``, ``"test"``, ... ; :meth:`Manifest.load` can keep one.
+- ``label`` (optional): a class index (int) or a class name (str). The class list comes
+  from the ``classes`` argument, else a ``classes.json`` beside the manifest (a list of
+  names, or an object with a ``"classes"`` list), else the sorted names that occur.
+- one field per modality registered in :data:`~polymodal.modalities.MODALITIES`: a path
+  resolved against the manifest's folder (absolute paths are kept). ``text`` is always
+  known and holds the text itself, not a path.
+- ``meta`` (optional): an object of free-form metadata (voice, source index, ...), kept
+  as it is; every other field is refused so that typos do not pass silently.
+
+Every problem raises :class:`~polymodal.errors.InputError` naming the manifest, the line
+and the field; with ``on_error="skip"`` the line is skipped, counted in
+:attr:`Manifest.skipped` and logged instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from polymodal.errors import InputError
+
+__all__ = ["CLASSES_FILE", "TEXT_FIELD", "Manifest", "ManifestSample", "known_fields", "read_classes"]
+
+log = logging.getLogger(__name__)
+
+TEXT_FIELD = "text"  # holds the text itself, so it is known even before a text modality registers
+CLASSES_FILE = "classes.json"
+_RESERVED = ("id", "split", "label", "meta")
+
+
+@dataclass(frozen=True)
+class ManifestSample:
+    """One validated manifest line.
+
+    Attributes:
+        id: the sample's unique id.
+        inputs: modality name → absolute file path (as a string), or the text itself for ``text``.
+        label: class index into :attr:`Manifest.classes`, or ``None`` when unlabelled.
+        split: the split name, or ``None``.
+        meta: the line's ``meta`` object (empty when absent).
+        line: 1-based line number in the manifest, for error messages.
+    """
+
+    id: str
+    inputs: Mapping[str, str]
+    label: int | None = None
+    split: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+    def has(self, modalities: Iterable[str]) -> bool:
+        """Whether the sample holds every one of ``modalities``."""
+        return all(m in self.inputs for m in modalities)
+
+
+def known_fields() -> list[str]:
+    """The field names a manifest line may use: reserved ones, ``text`` and every registered modality."""
+    import polymodal.modalities  # noqa: F401  (importing registers the built-in modalities)
+    from polymodal.modalities.base import MODALITIES
+
+    return sorted({*_RESERVED, TEXT_FIELD, *MODALITIES.names()})
+
+
+def read_classes(path: str | Path) -> list[str]:
+    """Class names from a ``classes.json``: a list of names or ``{"classes": [...]}``."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(str(path), "a readable JSON file of class names", f"{type(err).__name__}: {err}") from None
+    if isinstance(value, Mapping):
+        value = value.get("classes")
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value) or len(set(value)) != len(value):
+        raise InputError(f"{path}: classes", "a list of distinct class names (strings)", value)
+    return value
+
+
+class _LineError(Exception):
+    """A problem in one line, before the manifest path and line number are attached."""
+
+    def __init__(self, field: str, expected: str, got: Any = None) -> None:
+        super().__init__(field)
+        self.field, self.expected, self.got = field, expected, got
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest: its samples, classes and what was skipped.
+
+    Build one with :meth:`load`. It is immutable and picklable (data-loader workers get a copy).
+
+    Attributes:
+        path: the manifest file.
+        samples: the kept samples, in file order.
+        classes: the class names that labels index, or ``None`` when no line has a label
+            and none were given.
+        skipped: one :class:`InputError` per line skipped with ``on_error="skip"``.
+    """
+
+    path: Path
+    samples: tuple[ManifestSample, ...]
+    classes: tuple[str, ...] | None = None
+    skipped: tuple[InputError, ...] = ()
+
+    # --- loading ---------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        split: str | Collection[str] | None = None,
+        classes: Sequence[str] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+        check_files: bool = True,
+        modalities: Collection[str] | None = None,
+    ) -> Manifest:
+        """Read and validate the manifest at ``path``.
+
+        Args:
+            path: a ``.jsonl`` file; relative sample paths resolve against its folder.
+            split: keep only samples of this split (or these splits). Every line is still
+                validated, so a broken line in another split is still reported.
+            classes: class names; default: ``classes.json`` beside the manifest, else the
+                sorted label names found (integer labels then need given classes or none).
+            on_error: ``"raise"`` stops at the first bad line; ``"skip"`` drops it, counts
+                it in :attr:`skipped` and logs a warning.
+            check_files: check that every referenced file exists and is readable.
+            modalities: the modality fields to accept; default: every registered modality
+                and ``text`` (:func:`known_fields`). Name them to read a manifest whose
+                modalities are not registered in this process.
+        """
+        if on_error not in ("raise", "skip"):
+            raise InputError("on_error", "'raise' or 'skip'", repr(on_error))
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(str(path), "a readable UTF-8 JSONL manifest", f"{type(err).__name__}: {err}") from None
+        root = path.parent.resolve()
+        if classes is None and (root / CLASSES_FILE).is_file():
+            classes = read_classes(root / CLASSES_FILE)
+        fields = set(known_fields()) if modalities is None else {*_RESERVED, *modalities}
+        raw: list[tuple[int, dict[str, Any]]] = []
+        skipped: list[InputError] = []
+
+        def fail(number: int, err: _LineError) -> None:
+            error = InputError(f"{path}, line {number}, field '{err.field}'", err.expected, err.got)
+            if on_error == "raise":
+                raise error from None
+            skipped.append(error)
+
+        seen: dict[str, int] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue  # blank lines (a trailing newline, spacing) are harmless
+            try:
+                record = _parse_line(line, fields, root, check_files)
+                if record["id"] in seen:
+                    raise _LineError("id", "an id used once", f"{record['id']!r}, also on line {seen[record['id']]}")
+            except _LineError as err:
+                fail(number, err)
+                continue
+            seen[record["id"]] = number
+            raw.append((number, record))
+
+        if classes is None:
+            names = {r["label"] for _, r in raw if isinstance(r.get("label"), str)}
+            classes = sorted(names) if names else None
+        class_index = None if classes is None else {name: i for i, name in enumerate(classes)}
+        if classes is not None and len(class_index) != len(classes):
+            raise InputError("classes", "distinct class names", list(classes))
+
+        samples = []
+        for number, record in raw:
+            try:
+                label = _resolve_label(record.get("label"), classes, class_index)
+            except _LineError as err:
+                fail(number, err)
+                continue
+            sample = ManifestSample(
+                id=record["id"],
+                inputs=record["inputs"],
+                label=label,
+                split=record.get("split"),
+                meta=record.get("meta", {}),
+                line=number,
+            )
+            samples.append(sample)
+
+        if skipped:
+            log.warning("%s: skipped %d bad line(s); first: %s", path, len(skipped), skipped[0])
+        manifest = cls(path, tuple(samples), None if classes is None else tuple(classes), tuple(skipped))
+        return manifest if split is None else manifest.select(split=split)
+
+    # --- selection and access ----------------------------------------------------------
+    def select(self, *, split: str | Collection[str] | None = None, modalities: Iterable[str] = ()) -> Manifest:
+        """A manifest of the samples in ``split`` that hold every one of ``modalities``."""
+        splits = {split} if isinstance(split, str) else (None if split is None else set(split))
+        required = tuple(modalities)
+        kept = tuple(
+            s for s in self.samples if (splits is None or s.split in splits) and s.has(required)
+        )
+        return replace(self, samples=kept)
+
+    @property
+    def splits(self) -> dict[str, int]:
+        """Number of samples per split (``None`` counted as ``"none"``)."""
+        counts: dict[str, int] = {}
+        for s in self.samples:
+            key = s.split if s.split is not None else "none"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    @property
+    def modalities(self) -> list[str]:
+        """The modality fields used by at least one sample, sorted."""
+        return sorted({m for s in self.samples for m in s.inputs})
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> ManifestSample:
+        return self.samples[index]
+
+    def __iter__(self) -> Iterator[ManifestSample]:
+        return iter(self.samples)
+
+
+def _parse_line(line: str, fields: set[str], root: Path, check_files: bool) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except ValueError as err:
+        raise _LineError("(json)", "one JSON object per line", f"malformed JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise _LineError("(json)", "a JSON object", type(value).__name__)
+    unknown = sorted(set(value) - fields)
+    if unknown:
+        raise _LineError(unknown[0], f"one of the fields {', '.join(sorted(fields))}", f"unknown field {unknown[0]!r}")
+
+    sample_id = value.get("id")
+    if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)) or sample_id == "":
+        raise _LineError("id", "a non-empty string or integer id", sample_id)
+    split = value.get("split")
+    if split is not None and (not isinstance(split, str) or not split):
+        raise _LineError("split", "a split name (string)", split)
+    meta = value.get("meta", {})
+    if not isinstance(meta, dict):
+        raise _LineError("meta", "a JSON object of metadata", meta)
+    label = value.get("label")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
+        raise _LineError("label", "a class index (int) or class name (string)", label)
+
+    inputs: dict[str, str] = {}
+    for name in sorted(set(value) - set(_RESERVED)):
+        item = value[name]
+        if not isinstance(item, str) or not item:
+            raise _LineError(name, "a non-empty string" + ("" if name == TEXT_FIELD else " (a file path)"), item)
+        inputs[name] = item if name == TEXT_FIELD else _resolve_path(name, item, root, check_files)
+    record: dict[str, Any] = {"id": str(sample_id), "inputs": inputs, "meta": meta}
+    if split is not None:
+        record["split"] = split
+    if label is not None:
+        record["label"] = label
+    return record
+
+
+def _resolve_path(name: str, item: str, root: Path, check_files: bool) -> str:
+    path = Path(item)
+    if not path.is_absolute():
+        path = root / path
+    if check_files:
+        if not path.is_file():
+            raise _LineError(name, "an existing file", f"missing file {path}")
+        if not os.access(path, os.R_OK):
+            raise _LineError(name, "a readable file", f"unreadable file {path}")
+    return str(path)
+
+
+def _resolve_label(label: int | str | None, classes: Sequence[str] | None, index: dict[str, int] | None) -> int | None:
+    if label is None:
+        return None
+    if isinstance(label, str):
+        if index is None or label not in index:
+            raise _LineError("label", f"one of the classes {_short(classes)}", repr(label))
+        return index[label]
+    if label < 0 or (classes is not None and label >= len(classes)):
+        bound = "a class index >= 0" if classes is None else f"a class index in 0..{len(classes) - 1}"
+        raise _LineError("label", bound + ("" if classes is None else f" (classes {_short(classes)})"), label)
+    return label
+
+
+def _short(classes: Sequence[str] | None) -> str:
+    if not classes:
+        return "(none)"
+    shown = ", ".join(map(str, classes[:12]))
+    return f"[{shown}{', ...' if len(classes) > 12 else ''}]"

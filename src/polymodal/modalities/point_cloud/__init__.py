@@ -1,0 +1,43 @@
+"""Point clouds: PLY/NPY/XYZ → unit sphere → FPS + kNN set abstraction → tokens."""
+
+from polymodal.modalities.base import MODALITIES, ModalitySpec
+from polymodal.modalities.point_cloud.io import POINT_CLOUD_EXTENSIONS, PointCloud, read_ply, read_point_cloud
+from polymodal.modalities.point_cloud.sampling import farthest_point_sample, gather_points, knn_group
+from polymodal.modalities.point_cloud.tokenizer import PointTokenizer, SetAbstraction
+from polymodal.modalities.point_cloud.transform import (
+    PointCloudBatch,
+    PointCloudTransform,
+    PointSample,
+    collate_point_clouds,
+    normalize_unit_sphere,
+)
+
+MODALITIES.add(
+    "point_cloud",
+    ModalitySpec(
+        name="point_cloud",
+        extensions=POINT_CLOUD_EXTENSIONS,
+        read=read_point_cloud,
+        transform=PointCloudTransform,
+        collate=collate_point_clouds,
+        default_tokenizer="point_sa",
+        description="PLY/NPY/XYZ points → FPS + kNN set abstraction (P/16 tokens)",
+    ),
+)
+
+__all__ = [
+    "POINT_CLOUD_EXTENSIONS",
+    "PointCloud",
+    "PointCloudBatch",
+    "PointCloudTransform",
+    "PointSample",
+    "PointTokenizer",
+    "SetAbstraction",
+    "collate_point_clouds",
+    "farthest_point_sample",
+    "gather_points",
+    "knn_group",
+    "normalize_unit_sphere",
+    "read_ply",
+    "read_point_cloud",
+]

@@ -1,0 +1,317 @@
+"""Time series (and IMU): CSV/TSV, ``.npy``/``.npz`` and UEA/UCR ``.ts`` → PatchTST patches → tokens.
+
+A series is ``[C, T]`` (channels × time), of any length; a batch pads time with a mask.
+Following PatchTST (Nie et al., 2023), each channel is cut into overlapping patches of
+``patch_len`` steps every ``stride`` steps, and each patch becomes one token, either per
+channel with a shared projection (channel independence) or across all channels at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from polymodal.encoder.positions import interpolate_positions
+from polymodal.errors import InputError
+from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, require_file
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.tokens import Tokens
+
+__all__ = [
+    "TimeSeries",
+    "TSFile",
+    "read_time_series",
+    "read_ts",
+    "TimeSeriesTransform",
+    "SeriesSample",
+    "TimeSeriesBatch",
+    "collate_time_series",
+    "PatchTSTTokenizer",
+]
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    """``values [C, T]`` float64 (NaN where a value is missing) and the column names if any."""
+
+    values: np.ndarray
+    channels: tuple[str, ...] = ()
+    source: str = "<array>"
+
+
+@dataclass(frozen=True)
+class TSFile:
+    """A UEA/UCR ``.ts`` archive: one :class:`TimeSeries` per case and the class labels (or None)."""
+
+    series: list[TimeSeries]
+    labels: list[str] | None
+    metadata: dict[str, str]
+
+
+def read_time_series(path: str | Path, *, time_axis: Literal["rows", "columns"] = "rows") -> TimeSeries:
+    """One series from CSV/TSV (a header row of names is detected; rows are time steps by
+    default) or ``.npy``/``.npz`` (``[C, T]``, or ``[T]`` for one channel)."""
+    source, suffix = str(path), Path(path).suffix.lower()
+    if suffix in (".npy", ".npz"):
+        values = np.asarray(load_numpy(path), dtype=np.float64)
+        values = values[None] if values.ndim == 1 else values
+        if values.ndim != 2 or values.size == 0:
+            raise InputError(source, "a [C, T] or [T] array with values", values)
+        return TimeSeries(values, (), source)
+    if suffix in (".csv", ".tsv", ".txt"):
+        require_file(path)
+        delimiter = "\t" if suffix == ".tsv" else ","
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline().strip().split(delimiter)
+        names: tuple[str, ...] = ()
+        try:
+            [float(v) for v in first if v.strip()]
+        except ValueError:
+            names = tuple(v.strip() for v in first)
+        try:
+            table = np.genfromtxt(path, delimiter=delimiter, skip_header=1 if names else 0, dtype=np.float64, ndmin=2, invalid_raise=True)
+        except ValueError as exc:
+            raise InputError(source, "rows of numbers with the same column count", f"unreadable ({exc})") from None
+        if table.size == 0:
+            raise InputError(source, "at least one row of values", "no rows")
+        values = table.T if time_axis == "rows" else table
+        return TimeSeries(values, names, source)
+    raise InputError(source, "a .csv, .tsv, .npy or .npz file (use read_ts for .ts archives)", suffix or "no suffix")
+
+
+def read_ts(path: str | Path) -> TSFile:
+    """Parse a UEA/UCR ``.ts`` file (the sktime/aeon text format).
+
+    Header lines start with ``@`` (``@problemName``, ``@univariate``, ``@classLabel true a b``,
+    ...) and ``@data`` begins the cases: one line per case, channels separated by ``:``,
+    values by ``,``, the class label last when ``@classLabel true``; ``?`` is a missing value.
+    Channels may differ in length between cases (``@equalLength false``).
+    """
+    source = str(path)
+    lines = require_file(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    meta: dict[str, str] = {}
+    start = None
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.lower() == "@data":
+            start = i + 1
+            break
+        if text.startswith("@"):
+            key, _, value = text[1:].partition(" ")
+            meta[key.lower()] = value.strip()
+        else:
+            raise InputError(source, "'@' header lines before @data", text[:40])
+    if start is None:
+        raise InputError(source, "a .ts file with an @data section", "no @data line")
+    if meta.get("timestamps", "false").lower() == "true":
+        raise InputError(source, "@timeStamps false (timestamped .ts files are not supported)", "@timeStamps true")
+    has_labels = meta.get("classlabel", "false").split()[:1] == ["true"]
+    series, labels = [], [] if has_labels else None
+    for number, line in enumerate(lines[start:], start=start + 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        parts = text.split(":")
+        if has_labels:
+            labels.append(parts.pop().strip())
+        try:
+            channels = [[float("nan") if v.strip() == "?" else float(v) for v in p.split(",")] for p in parts]
+        except ValueError as exc:
+            raise InputError(f"{source}:{number}", "comma-separated numbers per channel", f"unreadable ({exc})") from None
+        t = max(len(c) for c in channels)
+        values = np.full((len(channels), t), np.nan)
+        for c, row in enumerate(channels):
+            values[c, : len(row)] = row
+        series.append(TimeSeries(values, (), f"{source}:{number}"))
+    if not series:
+        raise InputError(source, "at least one case after @data", "none")
+    counts = {s.values.shape[0] for s in series}
+    if len(counts) != 1:
+        raise InputError(source, "the same number of channels in every case", sorted(counts))
+    return TSFile(series, labels, meta)
+
+
+@dataclass
+class SeriesSample:
+    """One transformed series: ``values [C, T]`` float32."""
+
+    values: Tensor
+
+
+@dataclass
+class TimeSeriesTransform:
+    """``TimeSeries`` (or ``[C, T]``/``[T]`` array) → :class:`SeriesSample`.
+
+    Args:
+        channels: expected channel count C (None: any); another count raises.
+        normalize: ``"instance"`` standardises each channel of each series (RevIN-like,
+            as PatchTST does); ``"dataset"`` uses ``mean``/``std`` (one per channel);
+            ``"none"`` leaves values as they are.
+        mean, std: per-channel statistics for ``"dataset"``.
+        missing: ``"error"`` raises on NaN/inf; ``"interpolate"`` fills NaN linearly
+            (edges take the nearest value); inf always raises.
+        max_length: keep the last ``max_length`` steps of longer series.
+    """
+
+    channels: int | None = None
+    normalize: Literal["instance", "dataset", "none"] = "instance"
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    missing: Literal["error", "interpolate"] = "error"
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.normalize == "dataset" and (self.mean is None or self.std is None):
+            raise InputError("mean/std", "per-channel statistics for normalize='dataset'", None)
+
+    def config(self) -> dict:
+        return dict(self.__dict__)
+
+    def __call__(self, series: TimeSeries | np.ndarray) -> SeriesSample:
+        if not isinstance(series, TimeSeries):
+            arr = np.asarray(series, dtype=np.float64)
+            series = TimeSeries(arr[None] if arr.ndim == 1 else arr)
+        values, source = np.array(series.values, dtype=np.float64), series.source
+        if values.ndim != 2 or values.shape[1] == 0:
+            raise InputError(source, "a series [C, T] with T > 0", values)
+        if self.channels is not None and values.shape[0] != self.channels:
+            raise InputError(source, f"{self.channels} channels", f"{values.shape[0]} channels")
+        if np.isinf(values).any() or (self.missing == "error" and np.isnan(values).any()):
+            raise InputError(source, "finite values (no NaN or inf)", "NaN or inf values")
+        if np.isnan(values).any():
+            values = _interpolate_nan(values, source)
+        if self.max_length is not None:
+            values = values[:, -self.max_length :]
+        if self.normalize == "instance":
+            mean = values.mean(axis=1, keepdims=True)
+            values = (values - mean) / (values.std(axis=1, keepdims=True) + 1e-5)
+        elif self.normalize == "dataset":
+            mean = np.asarray(self.mean, dtype=np.float64)[:, None]
+            std = np.asarray(self.std, dtype=np.float64)[:, None]
+            if mean.shape[0] != values.shape[0]:
+                raise InputError(source, f"{mean.shape[0]} channels (as mean/std)", f"{values.shape[0]} channels")
+            values = (values - mean) / std
+        return SeriesSample(torch.from_numpy(values.astype(np.float32)))
+
+
+def _interpolate_nan(values: np.ndarray, source: str) -> np.ndarray:
+    out = values.copy()
+    steps = np.arange(values.shape[1])
+    for c in range(values.shape[0]):
+        known = ~np.isnan(values[c])
+        if not known.any():
+            raise InputError(source, f"at least one value in channel {c}", "only missing values")
+        out[c] = np.interp(steps, steps[known], values[c, known])
+    return out
+
+
+@dataclass
+class TimeSeriesBatch(Batch):
+    """``values [B, C, T]`` zero-padded in time and ``lengths [B]``."""
+
+    values: Tensor
+    lengths: Tensor
+
+    @property
+    def mask(self) -> Tensor:
+        """``[B, T]`` True at real time steps."""
+        return lengths_to_mask(self.lengths, self.values.shape[2]).to(self.values.device)
+
+
+def collate_time_series(samples: Sequence[SeriesSample]) -> TimeSeriesBatch:
+    """Pad ``[C, T_i]`` series to ``[B, C, max T_i]``."""
+    if any(not isinstance(s, SeriesSample) for s in samples):
+        raise InputError("samples", "SeriesSample objects from TimeSeriesTransform", [type(s).__name__ for s in samples])
+    if len({s.values.shape[0] for s in samples}) > 1:
+        raise InputError("samples", "series with the same channel count", sorted({s.values.shape[0] for s in samples}))
+    values, lengths = pad_sequences([s.values for s in samples], dim=1)
+    return TimeSeriesBatch(values, lengths)
+
+
+@TOKENIZERS.register("patch_tst")
+class PatchTSTTokenizer(Tokenizer):
+    """PatchTST patching: ``patch_len`` steps every ``stride`` steps → one token per patch.
+
+    Args:
+        dim: token width D.
+        channels: C.
+        patch_len, stride: patch size and step (PatchTST: 16 and 8).
+        channel_mode: ``"independent"``: one shared projection per channel patch, tokens
+            ``[B, C * N, D]`` (channel-major) with a learned channel embedding;
+            ``"mixing"``: one projection of all channels' patch, tokens ``[B, N, D]``.
+        max_patches: learned time positions; longer series interpolate them.
+
+    Inputs: :class:`TimeSeriesBatch` ``values [B, C, T]``, ``lengths [B]``.
+
+    Returns: Tokens; a series of ``L`` steps has ``N(L) = 1 + ceil(max(L - patch_len, 0) / stride)``
+    real patches per channel (the last patch covers the end, zero-padded past it).
+    """
+
+    modality = "time_series"
+
+    def __init__(
+        self,
+        dim: int = 768,
+        *,
+        channels: int = 1,
+        patch_len: int = 16,
+        stride: int = 8,
+        channel_mode: Literal["independent", "mixing"] = "independent",
+        max_patches: int = 64,
+    ) -> None:
+        super().__init__()
+        if channel_mode not in ("independent", "mixing"):
+            raise InputError("channel_mode", "'independent' or 'mixing'", repr(channel_mode))
+        self.dim, self.channels, self.patch_len, self.stride, self.channel_mode = dim, channels, patch_len, stride, channel_mode
+        self.proj = nn.Linear(patch_len if channel_mode == "independent" else patch_len * channels, dim)
+        self.pos_embed = nn.Parameter(torch.randn(1, max_patches, dim) * 0.02)
+        self.channel_embed = nn.Parameter(torch.randn(channels, dim) * 0.02) if channel_mode == "independent" else None
+
+    def num_patches(self, length: int) -> int:
+        return 1 + math.ceil(max(length - self.patch_len, 0) / self.stride)
+
+    def forward(self, batch: TimeSeriesBatch) -> Tokens:
+        if not isinstance(batch, TimeSeriesBatch):
+            raise InputError("batch", "a TimeSeriesBatch (collate_time_series)", type(batch).__name__)
+        x = batch.values
+        if x.ndim != 3 or x.shape[1] != self.channels:
+            raise InputError("batch.values", f"[B, {self.channels}, T] ({self.channels} channels)", x)
+        b = x.shape[0]
+        x = x * batch.mask[:, None, :].to(x.dtype)  # zero past each end
+        real = torch.tensor([self.num_patches(int(n)) for n in batch.lengths.tolist()], device=x.device)
+        n = int(real.max())
+        need = (n - 1) * self.stride + self.patch_len
+        x = F.pad(x, (0, max(need - x.shape[2], 0)))[:, :, :need]
+        patches = x.unfold(2, self.patch_len, self.stride)  # [B, C, N, patch_len]
+        pos = self.pos_embed[0, :n] if n <= self.pos_embed.shape[1] else interpolate_positions(self.pos_embed[0], n)
+        patch_mask = torch.arange(n, device=x.device)[None, :] < real[:, None]  # [B, N]
+        if self.channel_mode == "mixing":
+            emb = self.proj(patches.permute(0, 2, 1, 3).reshape(b, n, -1)) + pos  # [B, N, D]
+            return Tokens(emb, patch_mask, self.modality)
+        emb = self.proj(patches) + pos + self.channel_embed[:, None, :]  # [B, C, N, D]
+        mask = patch_mask[:, None, :].expand(-1, self.channels, -1)
+        return Tokens(emb.reshape(b, -1, self.dim), mask.reshape(b, -1), self.modality)
+
+
+MODALITIES.add(
+    "time_series",
+    ModalitySpec(
+        name="time_series",
+        extensions=(".tsv",),
+        read=read_time_series,
+        transform=TimeSeriesTransform,
+        collate=collate_time_series,
+        default_tokenizer="patch_tst",
+        description="CSV/TSV/NPY series and UEA/UCR .ts archives (read_ts) → PatchTST patches",
+    ),
+)

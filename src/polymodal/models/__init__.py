@@ -1,0 +1,30 @@
+"""Assembled models. Importing this package registers every built-in model in ``MODELS``.
+
+Add each new model module to the imports below so that ``polymodal.load`` finds it.
+"""
+
+from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutput
+from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
+from polymodal.models.meta_transformer import MetaTransformer, MetaTransformerOutput, TokenizerSpec
+from polymodal.models.generation import STRATEGIES, GenerationConfig, GenerationOutput, generate
+from polymodal.models.text_model import TextEncoderModel
+from polymodal.models.vision_model import VisionEncoderModel
+from polymodal.models.vocabulary import WordVocabulary
+
+__all__ = [
+    "Captioner",
+    "CaptionerConfig",
+    "CaptionerOutput",
+    "DualEncoder",
+    "DualEncoderOutput",
+    "GenerationConfig",
+    "MetaTransformer",
+    "MetaTransformerOutput",
+    "TokenizerSpec",
+    "GenerationOutput",
+    "STRATEGIES",
+    "TextEncoderModel",
+    "VisionEncoderModel",
+    "WordVocabulary",
+    "generate",
+]

@@ -1,0 +1,171 @@
+"""A transformer caption decoder that cross-attends to an encoder's Tokens.
+
+The decoder of Vaswani et al. (2017) in its pre-norm form (as GPT-2 and CoCa's text
+decoder): each layer is causal self-attention → cross-attention to the context → MLP,
+each residual. Tokens get a learned token embedding plus a learned position embedding;
+the output projection is the token embedding matrix itself (weight tying, Press & Wolf
+2017), so the vocabulary costs ``V × D`` parameters once. Trained with teacher forcing
+(:func:`~polymodal.objectives.captioning.teacher_forcing`); generation with cached keys
+and values lives in :mod:`polymodal.models.generation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from polymodal.encoder.block import Activation, Block
+from polymodal.encoder.positions import LearnedPositions
+from polymodal.errors import ConfigError, InputError
+from polymodal.models.generation import DecoderCaches, GenerationConfig, GenerationOutput, generate
+from polymodal.objectives.base import ObjectiveOutput
+from polymodal.objectives.captioning import CaptioningLoss, teacher_forcing
+from polymodal.tokens import Tokens
+
+__all__ = ["CaptionerConfig", "Captioner", "CaptionerOutput"]
+
+
+@dataclass
+class CaptionerConfig:
+    """Shape of :class:`Captioner` (defaults: a 6-layer, 512-wide decoder)."""
+
+    vocab_size: int
+    dim: int = 512
+    depth: int = 6
+    num_heads: int = 8
+    mlp_ratio: float = 4.0
+    activation: Activation = "gelu"
+    # Width of the encoder's tokens; None = dim.
+    context_dim: int | None = None
+    # Learned positions cover <bos> plus this many generated tokens.
+    max_length: int = 128
+    dropout: float = 0.0
+    # Spread some probability mass over the vocabulary during training (0 = off).
+    label_smoothing: float = 0.0
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "dim", "depth", "num_heads", "max_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"captioner.{name}", "a positive integer", repr(value))
+        if self.dim % self.num_heads:
+            raise ConfigError("captioner.num_heads", f"a divisor of dim={self.dim}", repr(self.num_heads))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CaptionerOutput:
+    """Teacher-forced logits ``[B, T-1, V]`` and, when captions were given, the loss output."""
+
+    logits: Tensor
+    objective: ObjectiveOutput | None = None
+
+    @property
+    def loss(self) -> Tensor | None:
+        return None if self.objective is None else self.objective.loss
+
+
+class Captioner(nn.Module):
+    """Caption decoder: ``(caption prefix, context Tokens) -> next-token logits``.
+
+    Args:
+        config: a :class:`CaptionerConfig`.
+
+    Inputs (``forward``):
+        context: :class:`Tokens` ``[B, M, Dc]`` from an encoder, with its mask.
+        captions: ``[B, T]`` ids ``<bos> … <eos> <pad>…`` (teacher forcing).
+
+    Returns:
+        :class:`CaptionerOutput` with logits ``[B, T-1, V]`` and the captioning loss.
+    """
+
+    def __init__(self, config: CaptionerConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.token_embed = nn.Embedding(c.vocab_size, c.dim)
+        self.pos_embed = LearnedPositions(c.max_length + 1, c.dim, interpolate=False)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            Block(
+                c.dim,
+                c.num_heads,
+                int(c.dim * c.mlp_ratio),
+                activation=c.activation,
+                dropout=c.dropout,
+                layer_norm_eps=1e-5,
+                cross_attention=True,
+                context_dim=c.context_dim,
+            )
+            for _ in range(c.depth)
+        )
+        self.norm = nn.LayerNorm(c.dim, eps=1e-5)
+        self.loss_fn = CaptioningLoss(label_smoothing=c.label_smoothing)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.token_embed.weight, std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed.pos_embed"}
+
+    def decode(self, input_ids: Tensor, context: Tokens, caches: DecoderCaches | None = None) -> Tensor:
+        """Logits ``[B, T, V]`` for ``input_ids [B, T]``.
+
+        Without ``caches`` the ids are the whole prefix from ``<bos>``. With caches they
+        are the next tokens only: their positions start at the cached length, their keys
+        and values are appended, and the context's keys and values are computed once on
+        the first call and reused (so a new token costs O(length), not O(length²)).
+        """
+        if input_ids.ndim != 2:
+            raise InputError("input_ids", "a long tensor [B, T]", input_ids)
+        start = 0 if caches is None else caches.length
+        length = start + input_ids.shape[1]
+        if length > self.pos_embed.num_positions:
+            raise InputError("caption length", f"at most {self.pos_embed.num_positions} tokens with <bos>", length)
+        x = self.token_embed(input_ids) + self.pos_embed(length)[:, start:]
+        x = self.drop(x)
+        # An all-True mask would only slow SDPA down.
+        context_mask = None if bool(context.mask.all()) else context.mask
+        for i, block in enumerate(self.blocks):
+            x, _, _ = block(
+                x,
+                context=context.embeddings,
+                context_mask=context_mask,
+                causal=True,
+                cache=None if caches is None else caches.self_attn[i],
+                cross_cache=None if caches is None else caches.cross_attn[i],
+            )
+        return self.norm(x) @ self.token_embed.weight.T  # tied output projection
+
+    def forward(self, context: Tokens, captions: Tensor) -> CaptionerOutput:
+        if not isinstance(context, Tokens):
+            raise InputError("context", "encoder output as polymodal.Tokens", type(context).__name__)
+        if captions.shape[0] != context.batch_size:
+            raise InputError("captions", f"[{context.batch_size}, T] ids, one row per context", captions)
+        inputs, targets = teacher_forcing(captions, self.config.pad_id)
+        logits = self.decode(inputs, context)
+        return CaptionerOutput(logits=logits, objective=self.loss_fn(logits, targets))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        context: Tokens,
+        config: GenerationConfig | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        **overrides: object,
+    ) -> GenerationOutput:
+        """Caption ``context`` (greedy, beam or sampling); see :func:`polymodal.models.generation.generate`."""
+        return generate(self, context, config, generator=generator, **overrides)

@@ -1,0 +1,34 @@
+"""What every objective shares: the :data:`OBJECTIVES` registry and the output dataclass.
+
+An objective maps model outputs and targets to one scalar ``loss`` plus named terms and
+metrics (open_clip's loss dicts, TorchMultimodal's ``ContrastiveLossOutput``), always as
+one dataclass so that no caller branches on a tuple-or-dict switch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from polymodal.registry import Registry
+
+__all__ = ["OBJECTIVES", "ObjectiveOutput"]
+
+#: Objectives by name (``"infonce"``, ``"mlm"``, ``"masked_patch"``, ``"matching"``, ``"captioning"``).
+OBJECTIVES: Registry[type] = Registry("objective")
+
+
+@dataclass
+class ObjectiveOutput:
+    """One objective's result.
+
+    Attributes:
+        loss: scalar tensor to back-propagate.
+        terms: named scalar parts whose (weighted) sum is ``loss``.
+        metrics: named detached scalars for logging (accuracy, temperature, ...).
+    """
+
+    loss: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    metrics: dict[str, Tensor] = field(default_factory=dict)
