@@ -75,3 +75,9 @@ def test_python_dash_m_polymodal_runs_the_cli() -> None:
 
     done = subprocess.run([sys.executable, "-m", "polymodal", "--help"], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "polymodal" in done.stdout
+
+
+def test_datasets_list_names_the_builtin_datasets(capsys) -> None:
+    pytest.importorskip("polymodal.data.builtin")
+    assert main(["datasets", "list"]) == 0
+    assert "digits-av" in capsys.readouterr().out

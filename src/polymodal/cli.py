@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import yaml
+
 from polymodal.errors import PolymodalError
 
 __all__ = ["main", "build_parser"]
@@ -67,27 +69,29 @@ def _datasets(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("list", help="list the built-in datasets", description="List the built-in datasets.").set_defaults(func=_datasets_list)
     b = actions.add_parser("build", help="build a dataset into a folder", description="Build a built-in dataset (manifests + files).")
     b.add_argument("name", help="dataset name (see `polymodal datasets list`)")
-    b.add_argument("--root", default="data", help="parent folder of the dataset (default: data)")
+    b.add_argument("--root", default="data", help="parent folder of the dataset (default: data; the dataset goes to ROOT/NAME)")
+    b.add_argument("--force", action="store_true", help="rebuild even if a complete build with the same options exists")
+    b.add_argument("option", nargs="*", metavar="key=value", help="builder options, values parsed as YAML (e.g. variants=4)")
     b.set_defaults(func=_datasets_build)
 
 
-def _builtin():
-    try:
-        from polymodal.data import builtin
-    except ImportError:
-        from polymodal.models import digits_av_data as builtin  # the main job's own builder
-    return builtin
-
-
 def _datasets_list(args: argparse.Namespace) -> int:
-    for entry in _builtin().list_datasets():
-        print(entry if isinstance(entry, str) else f"{entry.name:14s} {getattr(entry, 'description', '')}")
+    from polymodal.data.builtin import BUILDERS, list_datasets
+
+    for name in list_datasets():
+        print(f"{name:12s} {BUILDERS.get(name).description}")
     return 0
 
 
 def _datasets_build(args: argparse.Namespace) -> int:
-    out = _builtin().build(args.name, Path(args.root))
-    print(f"built {args.name} in {getattr(out, 'root', out)}")
+    from polymodal.data.builtin import build
+
+    options = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = yaml.safe_load(value)
+    folder = build(args.name, args.root, force=args.force, **options)
+    print(f"{args.name}: {folder}")
     return 0
 
 
