@@ -94,6 +94,8 @@ class MetaTransformer(PretrainedModel, model_type="meta_transformer"):
         preprocessing: per modality, the transform options (JSON-able) saved with the weights.
         class_names: label names, for zero-shot prediction.
         templates: per modality, prompt templates with one ``{}`` for the class name.
+        token_norm: LayerNorm each tokenizer's output before the encoder (BERT normalises its
+            embeddings so; off, the stems' own scale goes in).
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class MetaTransformer(PretrainedModel, model_type="meta_transformer"):
         preprocessing: Mapping[str, Mapping[str, Any]] | None = None,
         class_names: Sequence[str] = (),
         templates: Mapping[str, Sequence[str]] | None = None,
+        token_norm: bool = True,
     ) -> None:
         super().__init__()
         if shared_encoder not in ("pretrained", "random"):
@@ -126,7 +129,8 @@ class MetaTransformer(PretrainedModel, model_type="meta_transformer"):
         self.specs = {name: spec for name, spec in sorted(tokenizers.items())}
         self.tokenizers = nn.ModuleDict({name: spec.build(dim) for name, spec in self.specs.items()})
         # BERT normalises its embeddings before the first block; a post-norm stack expects that scale.
-        self.token_norms = nn.ModuleDict({name: nn.LayerNorm(dim, eps=1e-12) for name in self.specs})
+        self.token_norm = token_norm
+        self.token_norms = nn.ModuleDict({name: nn.LayerNorm(dim, eps=1e-12) if token_norm else nn.Identity() for name in self.specs})
         self.projections = nn.ModuleDict({name: nn.Linear(dim, dim) for name in self.specs})
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
         self.init_temperature = init_temperature
@@ -217,12 +221,13 @@ class MetaTransformer(PretrainedModel, model_type="meta_transformer"):
             "preprocessing": self.preprocessing,
             "class_names": self.class_names,
             "templates": self.templates,
+            "token_norm": self.token_norm,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> MetaTransformer:
         config = dict(config)
-        known = {"text", "tokenizers", "shared_encoder", "init_temperature", "preprocessing", "class_names", "templates"}
+        known = {"text", "tokenizers", "shared_encoder", "init_temperature", "preprocessing", "class_names", "templates", "token_norm"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ConfigError("meta_transformer config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")

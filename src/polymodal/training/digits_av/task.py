@@ -52,6 +52,8 @@ class _Model(StrictModel):
         name="audio_conv", options={"channels": 64, "frames_per_token": 4, "max_tokens": 8, "num_mel_bins": 128}
     )
     init_temperature: float = Field(0.07, gt=0)
+    # LayerNorm on each stem's tokens before the frozen encoder (as BERT's embedding LayerNorm).
+    token_norm: bool = True
     loss: _LossWeights = _LossWeights()
 
 
@@ -72,6 +74,8 @@ class _Data(StrictModel):
     cache_dir: str | None = "data/.cache"
     # Options of the dataset builder (e.g. {variants: 4, images: 300} for a quick test build).
     build_options: dict[str, Any] = Field(default_factory=dict)
+    # Training images are shifted by up to this many pixels (each axis, uniformly); 0 = none.
+    image_shift: int = Field(0, ge=0, le=2)
     audio: _Audio = _Audio()
 
 
@@ -92,7 +96,7 @@ class _PairedTrainSet(IndexedData):
     The image draw uses the global torch RNG, which checkpoints save, so resuming replays it.
     """
 
-    def __init__(self, audio, image) -> None:
+    def __init__(self, audio, image, image_shift: int = 0) -> None:
         from polymodal.modalities.audio import AudioBatch
 
         self._audio_batch = AudioBatch
@@ -102,6 +106,9 @@ class _PairedTrainSet(IndexedData):
         counts = torch.bincount(image.labels, minlength=10)
         self.counts = counts
         self.offsets = torch.cumsum(counts, 0) - counts
+        self.image_shift = image_shift
+        # Standardised background (a zero pixel) for the border a shift uncovers.
+        self.background = float(image.inputs.min())
 
     def __len__(self) -> int:
         return len(self.audio.labels)
@@ -112,7 +119,23 @@ class _PairedTrainSet(IndexedData):
         images = self.by_label[self.offsets[labels] + pick]
         feats = self.audio.inputs[indices]
         lengths = torch.full((len(indices),), feats.shape[1], dtype=torch.long)
-        return DigitsAVBatch(self.image.inputs[images], self._audio_batch(feats, lengths), self.image.captions[images], self.audio.captions[indices])
+        pixels = self.image.inputs[images]
+        if self.image_shift:
+            pixels = random_shift(pixels, self.image_shift, self.background)
+        return DigitsAVBatch(pixels, self._audio_batch(feats, lengths), self.image.captions[images], self.audio.captions[indices])
+
+
+def random_shift(pixels: Tensor, max_shift: int, fill: float) -> Tensor:
+    """Translate each ``[B, C, H, W]`` image by a random whole-pixel offset in ``[-s, s]`` per axis."""
+    b, _, h, w = pixels.shape
+    s = max_shift
+    padded = F.pad(pixels, (s, s, s, s), value=fill)
+    dy = torch.randint(0, 2 * s + 1, (b,))
+    dx = torch.randint(0, 2 * s + 1, (b,))
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(b, pixels.shape[1], h, w + 2 * s)
+    picked = padded.gather(2, rows)  # [B, C, H, W + 2s]
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(b, pixels.shape[1], h, w)
+    return picked.gather(3, cols)
 
 
 def default_text_model_dir() -> Path:
@@ -180,6 +203,7 @@ class DigitsAVTask(TrainingTask):
             preprocessing=self.preprocessing(),
             class_names=self.dataset().classes or CLASSES,
             templates={"image": IMAGE_TEMPLATES, "audio": AUDIO_TEMPLATES},
+            token_norm=m.token_norm,
         )
         with torch.no_grad():
             # The captions' embeddings never change (frozen encoder): compute them once.
@@ -188,7 +212,7 @@ class DigitsAVTask(TrainingTask):
 
     def train_data(self) -> IndexedData:
         data = self.dataset()
-        return _PairedTrainSet(data.audio["train"], data.image["train"])
+        return _PairedTrainSet(data.audio["train"], data.image["train"], self.data_config.image_shift)
 
     def loss(self, model: nn.Module, batch: DigitsAVBatch) -> LossOutput:
         from polymodal.objectives.contrastive import info_nce
