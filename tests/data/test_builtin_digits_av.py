@@ -80,3 +80,42 @@ def test_manifest_is_valid(built: Path) -> None:
     assert manifest.skipped == () and manifest.classes[9] == "nine"
     assert manifest.splits == {"train": 70 + 60, "test": 30 + 40}
     assert len(manifest.select(split="test", modalities=["audio"])) == 40
+
+
+def test_main_job_path_image_and_audio_loaders(built: Path) -> None:
+    """One loader of image rows and one of audio rows, both with captions, as the trainer uses them."""
+    from toy_modalities import ScaleImage, WaveformTensor, collate_audio, collate_images, read_png, read_wav
+
+    from polymodal.data import ManifestCollate, ManifestDataset, build_loader
+    from polymodal.data.manifest import Manifest
+
+    manifest = Manifest.load(built / "manifest.jsonl", modalities=["image", "audio", "text"])
+    images = ManifestDataset(manifest, {"image": ScaleImage(), "text": None}, split="train", readers={"image": read_png})
+    clips = ManifestDataset(manifest, {"audio": WaveformTensor(), "text": None}, split="test", readers={"audio": read_wav})
+    assert (len(images), len(clips)) == (70, 40)
+    image_batch = next(iter(build_loader(images, 16, collate=ManifestCollate(["image", "text"], {"image": collate_images}, raw=["text"]))))
+    audio_batch = next(iter(build_loader(clips, 16, collate=ManifestCollate(["audio", "text"], {"audio": collate_audio}, raw=["text"]))))
+    assert image_batch.inputs["image"].pixels.shape == (16, 1, 8, 8)
+    assert audio_batch.inputs["audio"].waveform.shape[0] == 16 and audio_batch.inputs["audio"].mask.any(1).all()
+    for batch in (image_batch, audio_batch):
+        words = [manifest.classes[label] for label in batch.labels.tolist()]
+        assert all(word in text for word, text in zip(words, batch.inputs["text"], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("variants", 1), ("test_variants", 5), ("images", 3), ("accents", ("en-us", "fr")), ("test_size", 1.5)],
+)
+def test_bad_options_are_config_errors(tmp_path: Path, option: str, value: object) -> None:
+    options = {**SMALL, option: value}
+    with pytest.raises(ConfigError, match=option):
+        build("digits-av", root=tmp_path, **options)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow  # the full build: ≈ 8 s, 15–20 s on a busy 2-core machine
+def test_full_build_counts(tmp_path: Path) -> None:
+    folder = build("digits-av", root=tmp_path)
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["summary"]["counts"] == {"test/audio": 1160, "test/image": 540, "train/audio": 2960, "train/image": 1257}
+    assert len(marker["summary"]["held_out_variants"]) == 29 and marker["summary"]["variants"] == 103

@@ -84,3 +84,11 @@ def test_reader_override_stands_in_for_an_unregistered_modality(tmp_path: Path) 
     dataset = ManifestDataset(manifest, {"series": torch.from_numpy}, readers={"series": np.load})
     batch = ManifestCollate(["series"], collates={"series": torch.stack})([dataset[0]])
     assert batch.inputs["series"].shape == (1, 2, 5) and batch.labels.tolist() == [1]
+
+
+def test_untransformed_modalities_collate_as_lists(manifest: Path) -> None:
+    transforms = {"toy_image": None, "toy_audio": WaveformTensor()}
+    dataset = ManifestDataset(manifest, transforms)
+    batch = ManifestCollate.for_transforms(transforms)([dataset[0], dataset[1]])
+    assert isinstance(batch.inputs["toy_image"], list) and batch.inputs["toy_image"][0].shape == (8, 8)
+    assert isinstance(batch.inputs["toy_audio"], ToyAudioBatch)

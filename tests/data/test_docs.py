@@ -8,7 +8,7 @@ import pytest
 DOC = Path(__file__).resolve().parents[2] / "docs" / "data.md"
 
 
-@pytest.mark.slow  # builds three datasets (≈ 10 s)
+@pytest.mark.slow  # builds three datasets: 1–15 s depending on how busy the machine is
 def test_data_md_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # the default cache goes under the temporary HOME
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)

@@ -30,6 +30,8 @@ def test_same_requests_give_identical_samples() -> None:
 def test_unknown_voice_variant_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="voice.variant.*no-such-voice"):
         ESpeak().synthesize("one", Voice("en-us", "no-such-voice"))
+    with pytest.raises(InputError, match="voice.variant.*no-such-voice"):  # checked before the child starts
+        synthesize_many([("one", Voice("en-us", "no-such-voice"), 0)])
 
 
 def test_unknown_language_is_a_clear_error() -> None:

@@ -64,3 +64,10 @@ def test_ddp_ranks_split_each_batch_step(dataset: ManifestDataset) -> None:
 def test_bad_arguments(dataset: ManifestDataset) -> None:
     with pytest.raises(ConfigError, match="batch_size"):
         build_loader(dataset, batch_size=0)
+
+
+def test_break_mid_epoch_then_continue_with_persistent_workers(dataset: ManifestDataset) -> None:
+    expected = ids(build_loader(dataset, batch_size=2, seed=3))
+    loader = build_loader(dataset, batch_size=2, seed=3, num_workers=2, persistent_workers=True)
+    head = ids(loader, batches=2)  # prefetched batches beyond these are not counted as consumed
+    assert head + ids(loader) == expected and loader.epoch == 1

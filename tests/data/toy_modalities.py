@@ -1,13 +1,15 @@
-"""Stand-in image and audio modalities for the data tests, registered as ``toy_image``/``toy_audio``.
+"""Stand-in image and audio modalities for the data tests, ``toy_image`` and ``toy_audio``.
 
 The real modality modules land on other branches; these follow the same contract
 (reader, picklable transform with ``config()``, padding collate) on real PNG and WAV files,
-under their own names so that they never clash with the real ones.
+under their own names so that they never clash with the real ones. ``tests/data/conftest.py``
+registers them around each data test only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +78,19 @@ def collate_audio(samples: Sequence[Tensor]) -> ToyAudioBatch:
 
 TOY_IMAGE = ModalitySpec("toy_image", (".png",), read_png, ScaleImage, collate_images, "none")
 TOY_AUDIO = ModalitySpec("toy_audio", (".wav",), read_wav, WaveformTensor, collate_audio, "none")
-MODALITIES.add("toy_image", TOY_IMAGE)
-MODALITIES.add("toy_audio", TOY_AUDIO)
+
+
+@contextmanager
+def registered() -> Iterator[None]:
+    """The toy specs in MODALITIES for the duration only: contract tests that run over every
+    registered modality elsewhere must never see them."""
+    for spec in (TOY_IMAGE, TOY_AUDIO):
+        MODALITIES.add(spec.name, spec)
+    try:
+        yield
+    finally:
+        for spec in (TOY_IMAGE, TOY_AUDIO):
+            MODALITIES._entries.pop(spec.name, None)
 
 
 def write_files(folder: Path, count: int = 6) -> Path:

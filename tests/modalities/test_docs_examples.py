@@ -37,7 +37,7 @@ def write_fixtures(folder: Path) -> None:
 
 def test_the_doc_has_an_example_per_modality():
     text = "\n".join(BLOCKS)
-    for name in ("audio_patch", "audio_conv", "image_conv_rows", "tubelet", "point_sa", "patch_tst", "FeatureTokenizer", "graphormer", "spectral_patch"):
+    for name in ("audio_patch", "audio_conv", "image_conv_rows", "feature_stats", "tubelet", "point_sa", "patch_tst", "FeatureTokenizer", "graphormer", "spectral_patch"):
         assert name in text, name
     assert all(len(b.strip().splitlines()) <= 3 for b in BLOCKS)
 

@@ -41,6 +41,7 @@ def test_any_channel_count_and_spectral_groups(channels):
     check_encoder_gradients(spectral, batch)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow's warning about the broken file
 def test_bad_cubes(tmp_path):
     with pytest.raises(InputError, match="4 channels"):
         MultichannelTransform(channels=4)(np.zeros((3, 8, 8)))

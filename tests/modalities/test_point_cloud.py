@@ -92,6 +92,17 @@ def test_ply_reader(tmp_path, fmt):
     np.testing.assert_allclose(cloud.points[:, 3:], rgb)
 
 
+def test_ply_with_an_element_before_the_vertices(tmp_path):
+    xyz = np.random.default_rng(5).random((7, 3)).astype("<f4")
+    head = (
+        "ply\nformat binary_little_endian 1.0\nelement camera 1\nproperty float fx\nproperty double fy\n"
+        "element vertex 7\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    ).encode()
+    camera = np.array([1.5], "<f4").tobytes() + np.array([2.5], "<f8").tobytes()
+    (tmp_path / "cam.ply").write_bytes(head + camera + xyz.tobytes())
+    np.testing.assert_allclose(read_point_cloud(tmp_path / "cam.ply").points, xyz)
+
+
 def test_files_to_encoder(tmp_path):
     rng = np.random.default_rng(0)
     write_ply(tmp_path / "a.ply", rng.random((300, 3)) * 5 + 2, ["x", "y", "z"], "binary_little_endian")

@@ -48,24 +48,40 @@ class ManifestCollate:
     Picklable (a class holding module-level functions), so it runs in workers.
 
     Args:
-        modalities: the modality names to collate; each uses
+        modalities: the modality names to collate, or a dataset's ``{modality: transform}``
+            mapping (a ``None`` transform means raw values, kept as a list); each uses
             ``MODALITIES.get(name).collate``, and ``text`` with no registered modality
             becomes a list of strings.
         collates: explicit collate functions by name, overriding the registry.
+        raw: names whose items are kept as a plain list (the dataset returned the
+            reader's raw output for them, which a spec's collate does not expect).
     """
 
-    def __init__(self, modalities: Iterable[str], collates: Mapping[str, Callable[[Sequence[Any]], Any]] | None = None):
+    def __init__(
+        self,
+        modalities: Iterable[str],
+        collates: Mapping[str, Callable[[Sequence[Any]], Any]] | None = None,
+        raw: Iterable[str] = (),
+    ) -> None:
         import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
         from polymodal.modalities.base import MODALITIES
 
+        keep_raw = set(raw)
+        if isinstance(modalities, Mapping):  # a dataset's {modality: transform}: None means raw
+            keep_raw |= {name for name, transform in modalities.items() if transform is None}
         self.collates: dict[str, Callable[[Sequence[Any]], Any] | None] = {}
         for name in modalities:
             if collates is not None and name in collates:
                 self.collates[name] = collates[name]
-            elif name == TEXT_FIELD and name not in MODALITIES:
+            elif name in keep_raw or (name == TEXT_FIELD and name not in MODALITIES):
                 self.collates[name] = None
             else:
                 self.collates[name] = MODALITIES.get(name, field=f"modalities.{name}").collate
+
+    @classmethod
+    def for_transforms(cls, transforms: Mapping[str, Callable[[Any], Any] | None]) -> ManifestCollate:
+        """The collate for a dataset's ``{modality: transform}``: untransformed ones stay lists."""
+        return cls(transforms, raw=[name for name, transform in transforms.items() if transform is None])
 
     def __call__(self, items: Sequence[Mapping[str, Any]]) -> ManifestBatch:
         if not items:

@@ -48,7 +48,8 @@ class ManifestDataset(Dataset):
     Args:
         manifest: a loaded :class:`Manifest`, or the path of a ``.jsonl`` manifest.
         modalities: modality name → transform (a picklable callable ``raw -> sample``), or
-            ``None`` to return the reader's raw output. Samples missing any of these
+            ``None`` to return the reader's raw output (``text``: the string itself), which
+            the default collate keeps as a list. Samples missing any of these
             modalities are left out (their count is :attr:`dropped`).
         split: keep only this split (or these splits).
         classes, on_error: passed to :meth:`Manifest.load` when ``manifest`` is a path.

@@ -12,21 +12,27 @@ the wave generator also keeps its phase and counters from one call to the next, 
 call's samples depend on the calls before it in the same process. A fresh engine that
 replays the same sequence of calls gives identical samples; :func:`synthesize_many` does
 that in a fresh child process, which is what dataset builders use.
+
+The child runs this file by its path, without importing the ``polymodal`` package (whose
+import brings in torch, seconds on a busy machine): so this module imports nothing from
+polymodal at module level.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
+import struct
+import subprocess
+import sys
 import threading
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-
-from polymodal.errors import InputError
 
 __all__ = ["SAMPLE_RATE", "ESpeak", "Voice", "english_accents", "submit_many", "synthesize_many", "voice_variants"]
 
@@ -42,6 +48,12 @@ _EE_OK = 0
 SAMPLE_RATE = 22_050
 
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+def _input_error(field: str, expected: str, got: Any = None, hint: str | None = None) -> Exception:
+    from polymodal.errors import InputError  # here, not at the top: see the module docstring
+
+    return InputError(field, expected, got, hint=hint)
 
 
 def _data_path() -> Path:
@@ -81,7 +93,7 @@ class Voice:
         rate: words per minute (eSpeak clamps to about 80–450; saturates near 350).
         pitch: base pitch, 0–100.
         pitch_range: pitch range, 0–100 (0 is monotone).
-        volume: amplitude in percent (100 = eSpeak's default); some variants clip at 100.
+        volume: amplitude in percent (100 = eSpeak's default).
     """
 
     language: str = "en-us"
@@ -163,16 +175,15 @@ class ESpeak:
         lib.espeak_SetSynthCallback(self._callback)
         self._variants = set(voice_variants(self.data_path))
 
-
     @property
     def seedable(self) -> bool:
         """Whether this libespeak-ng exports ``espeak_ng_SetRandSeed`` (repeatable output)."""
         return self._has_seed
 
     def check_voice(self, voice: Voice) -> None:
-        """Raise :class:`InputError` for a variant that eSpeak would silently replace."""
+        """Raise :class:`~polymodal.errors.InputError` for a variant eSpeak would silently replace."""
         if voice.variant is not None and voice.variant not in self._variants:
-            raise InputError(
+            raise _input_error(
                 "voice.variant",
                 f"a voice variant from {self.data_path / 'voices' / '!v'}",
                 repr(voice.variant),
@@ -182,13 +193,15 @@ class ESpeak:
     def synthesize(self, text: str, voice: Voice = Voice(), *, seed: int = 0) -> np.ndarray:
         """``[T]`` int16 samples of ``text`` spoken by ``voice`` at :attr:`sample_rate`.
 
-        The same text, voice and seed give identical samples.
+        The seeds are set before the call, but the engine keeps wave-generator state from
+        earlier calls: identical samples need a fresh engine replaying the same calls
+        (:func:`synthesize_many`).
         """
         self.check_voice(voice)
         with self._lock:
             status = self._lib.espeak_SetVoiceByName(voice.name.encode())
             if status != _EE_OK:
-                raise InputError("voice", "a voice name eSpeak NG knows", repr(voice.name))
+                raise _input_error("voice", "a voice name eSpeak NG knows", repr(voice.name))
             # Rate, pitch and volume persist across voice changes: set them before every call.
             settings = ((_RATE, voice.rate), (_PITCH, voice.pitch), (_RANGE, voice.pitch_range), (_VOLUME, voice.volume))
             for parameter, value in settings:
@@ -207,18 +220,13 @@ class ESpeak:
         return np.concatenate(chunks)
 
 
-def _synthesize_in_order(requests: Sequence[tuple[str, Voice, int]]) -> list[np.ndarray]:
-    engine = ESpeak()
-    return [engine.synthesize(text, voice, seed=seed) for text, voice, seed in requests]
-
-
 def synthesize_many(requests: Sequence[tuple[str, Voice, int]]) -> list[np.ndarray]:
     """Synthesise ``(text, voice, seed)`` requests in order, in a fresh child process.
 
     The engine carries state from call to call (see the module docstring), so a fresh
     engine makes the result depend only on ``requests``: the same list gives identical
     samples in any process, whatever it synthesised before. Returns int16 arrays at
-    :attr:`ESpeak.sample_rate`.
+    :data:`SAMPLE_RATE`. Voice variants are checked here, before the child starts.
     """
     return submit_many(requests).result()
 
@@ -228,9 +236,51 @@ def submit_many(requests: Sequence[tuple[str, Voice, int]]) -> Future[list[np.nd
 
     The caller can do other work (writing images) while the child synthesises.
     """
-    # "spawn" rather than "fork": a forked child would inherit an engine already used.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-    future = pool.submit(_synthesize_in_order, list(requests))
-    pool.shutdown(wait=False)  # the child finishes the submitted work, then exits
+    known = set(voice_variants())
+    for _, voice, _ in requests:
+        if voice.variant is not None and voice.variant not in known:
+            raise _input_error("voice.variant", "a voice variant from the data folder's voices/!v", repr(voice.variant))
+    payload = json.dumps([[text, asdict(voice), int(seed)] for text, voice, seed in requests]).encode()
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(_run_child, payload, len(requests))
+    pool.shutdown(wait=False)  # the thread finishes the submitted work, then exits
     return future
+
+
+# The child: load this file under another name (no package import), synthesise, stream back.
+_CHILD = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("_polymodal_espeak_child", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+spec.loader.exec_module(module)
+module._child_main()
+"""
+
+
+def _run_child(payload: bytes, count: int) -> list[np.ndarray]:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(Path(__file__).resolve())], input=payload, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the eSpeak NG child process failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    out, clips, offset = done.stdout, [], 0
+    for _ in range(count):
+        (n,) = struct.unpack_from("<q", out, offset)
+        offset += 8
+        clips.append(np.frombuffer(out, dtype="<i2", count=n, offset=offset).copy())
+        offset += 2 * n
+    if offset != len(out):
+        raise RuntimeError(f"the eSpeak NG child process returned {len(out)} bytes, expected {offset}")
+    return clips
+
+
+def _child_main() -> None:
+    requests = json.loads(sys.stdin.buffer.read())
+    engine = ESpeak()
+    write = sys.stdout.buffer.write
+    for text, voice, seed in requests:
+        samples = engine.synthesize(text, Voice(**voice), seed=seed).astype("<i2")
+        write(struct.pack("<q", samples.size))
+        write(samples.tobytes())
+    sys.stdout.buffer.flush()

@@ -115,7 +115,8 @@ def build_loader(
 
     Args:
         dataset: any map-style dataset; a :class:`ManifestDataset` gets a
-            :class:`ManifestCollate` for its modalities by default.
+            :class:`ManifestCollate` for its modalities by default (a modality without
+            a transform is collated as a plain list of raw items).
         batch_size: samples per batch on this rank.
         shuffle, seed: a seeded shuffle per epoch (the same on every rank).
         num_workers: data-loader worker processes (0: load in this process).
@@ -134,7 +135,7 @@ def build_loader(
         len(dataset), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, drop_last=drop_last
     )
     if collate is None and isinstance(dataset, ManifestDataset):
-        collate = ManifestCollate(dataset.transforms)
+        collate = ManifestCollate.for_transforms(dataset.transforms)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

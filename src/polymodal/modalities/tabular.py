@@ -39,7 +39,9 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> list[d
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
-
+        except ImportError:
+            raise InputError(source, "pyarrow installed to read Parquet (pip install pyarrow)", "no pyarrow") from None
+        try:
             data = pq.read_table(path).to_pydict()
         except Exception as exc:
             raise InputError(source, "a readable Parquet file", f"unreadable ({type(exc).__name__}: {exc})") from None

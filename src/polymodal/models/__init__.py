@@ -1,10 +1,12 @@
-"""Assembled models. Importing this package registers every built-in model in ``MODELS``.
+"""Assembled models, composed from tokenizers, encoders, fusions and heads passed in.
 
-Add each new model module to the imports below so that ``polymodal.load`` finds it.
+Importing this package registers every built-in model in ``MODELS``; add each new model
+module to the imports below so that ``polymodal.load`` finds it.
 """
 
 from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutput
 from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
+from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
 from polymodal.models.meta_transformer import MetaTransformer, MetaTransformerOutput, TokenizerSpec
 from polymodal.models.generation import STRATEGIES, GenerationConfig, GenerationOutput, generate
 from polymodal.models.text_model import TextEncoderModel
@@ -17,6 +19,8 @@ __all__ = [
     "CaptionerOutput",
     "DualEncoder",
     "DualEncoderOutput",
+    "FusionClassifier",
+    "FusionClassifierOutput",
     "GenerationConfig",
     "MetaTransformer",
     "MetaTransformerOutput",

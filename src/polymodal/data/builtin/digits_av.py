@@ -26,6 +26,7 @@ import numpy as np
 
 from polymodal.data.builtin.base import BUILDERS, DatasetBuilder
 from polymodal.data.builtin.files import count_by, markdown_table, write_json, write_manifest
+from polymodal.errors import ConfigError
 
 __all__ = ["ACCENTS", "AUDIO_SAMPLE_RATE", "CLASSES", "IMAGE_CAPTIONS", "AUDIO_CAPTIONS"]
 
@@ -94,7 +95,7 @@ def _plan_audio(
     names = voice_variants()
     if variants is not None:
         names = sorted(rng.choice(names, size=min(variants, len(names)), replace=False).tolist())
-    held_out = set(rng.choice(names, size=min(test_variants, len(names) - 1), replace=False).tolist())
+    held_out = set(rng.choice(names, size=test_variants, replace=False).tolist())
 
     requests, rows = [], []
     for variant in names:
@@ -128,9 +129,10 @@ def _write_clips(folder: Path, rows: list[dict], clips: list[np.ndarray]) -> Non
 
     from polymodal.data.espeak import SAMPLE_RATE
 
+    for parent in sorted({(folder / row["audio"]).parent for row in rows}):
+        parent.mkdir(parents=True)
     for row, clip in zip(rows, clips, strict=True):
         path = folder / row["audio"]
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Some voices peak near full scale and resampling overshoots: a fixed −6 dB for
         # every clip keeps the levels' relations and avoids clipping.
         wav = soxr.resample(clip.astype(np.float32) * (HEADROOM / 32768.0), SAMPLE_RATE, AUDIO_SAMPLE_RATE)
@@ -210,7 +212,20 @@ def write(
         accents: eSpeak English voices each variant speaks with.
         images: use only this many images (stratified subset; ``None``: all 1,797).
     """
-    from polymodal.data.espeak import submit_many
+    from polymodal.data.espeak import english_accents, submit_many, voice_variants
+
+    def check(ok: bool, name: str, expected: str, got: Any) -> None:
+        if not ok:
+            raise ConfigError(f"build('digits-av').{name}", expected, got)
+
+    available = len(voice_variants())
+    n_variants = available if variants is None else variants
+    check(0 < test_size < 1, "test_size", "a share between 0 and 1", test_size)
+    check(2 <= n_variants <= available, "variants", f"2..{available} voice variants", variants)
+    check(1 <= test_variants < n_variants, "test_variants", f"1..{n_variants - 1} (fewer than variants)", test_variants)
+    check(images is None or 50 <= images <= 1797, "images", "50..1797 images (or None for all)", images)
+    unknown = sorted(set(accents) - set(english_accents()))
+    check(bool(accents) and not unknown, "accents", f"English voices among {english_accents()}", unknown or accents)
 
     options = {"seed": seed, "test_size": test_size, "accents": list(accents)}
     # One generator per part, so that the images' options never change the voices.

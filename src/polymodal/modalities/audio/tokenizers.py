@@ -7,6 +7,7 @@ gives the same tokens alone as in a padded batch.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,24 +37,37 @@ class AudioPatchTokenizer(Tokenizer):
         dim: token width D (AST/ViT-B: 768).
         num_mel_bins: F, the frequency axis (128).
         patch_size, stride: square patch and its step (AST: 16 and 10, i.e. overlap 6).
-        max_frames: time length the position grid is built for (AST: 1024 frames → 101
-            time patches); shorter clips use the grid's first columns, longer ones
-            interpolate it (then padding invariance holds only up to this length).
+        max_frames: time length the position grid is built for (AST: 1024 frames); shorter
+            clips use the grid's first columns, longer ones interpolate it (then padding
+            invariance holds only up to this length).
+        edge: ``"cover"``: time patches until one covers the clip's end (every patch starts
+            inside the clip, the last reads zeros past it), ``t(L) = 1 + ceil(max(L - 16, 0) / 10)``;
+            ``"drop"``: only patches that fit inside the clip, as AST's convolution does,
+            ``t(L) = 1 + (L - 16) // 10`` (at least 1): use it with AST weights
+            (1024 frames → 101 columns, 12 × 101 = 1212 tokens).
 
     Inputs: :class:`AudioBatch` ``features [B, T, F]``, ``lengths [B]``.
 
     Returns: Tokens ``[B, f * t, D]`` in AST's order (frequency-major, ``f = (F - 16) // 10 + 1``,
-    12 for 128 bins); a clip of ``L`` frames has ``t(L) = 1 + ceil(max(L - 16, 0) / 10)``
-    real time columns (every patch starts inside the clip; the last one covers its end,
-    reading zeros past it). 1024 frames → 12 × 102 tokens.
+    12 for 128 bins) with ``t(L)`` real time columns for a clip of ``L`` frames.
     """
 
     modality = "audio"
 
     def __init__(
-        self, dim: int = 768, *, num_mel_bins: int = 128, patch_size: int = 16, stride: int = 10, max_frames: int = 1024
+        self,
+        dim: int = 768,
+        *,
+        num_mel_bins: int = 128,
+        patch_size: int = 16,
+        stride: int = 10,
+        max_frames: int = 1024,
+        edge: Literal["cover", "drop"] = "cover",
     ) -> None:
         super().__init__()
+        if edge not in ("cover", "drop"):
+            raise InputError("edge", "'cover' or 'drop'", repr(edge))
+        self.edge = edge
         if num_mel_bins < patch_size:
             raise InputError("num_mel_bins", f"at least patch_size={patch_size}", num_mel_bins)
         self.dim, self.num_mel_bins, self.patch_size, self.stride = dim, num_mel_bins, patch_size, stride
@@ -63,6 +77,8 @@ class AudioPatchTokenizer(Tokenizer):
         self.pos_embed = nn.Parameter(torch.randn(1, self.freq_patches * self.time_patches, dim) * 0.02)
 
     def num_time_patches(self, frames: int) -> int:
+        if self.edge == "drop":
+            return 1 + max(frames - self.patch_size, 0) // self.stride
         return 1 + math.ceil(max(frames - self.patch_size, 0) / self.stride)
 
     def positions(self, time_patches: int) -> Tensor:

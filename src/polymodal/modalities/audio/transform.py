@@ -83,7 +83,9 @@ class AudioTransform:
         mean, std: normalisation statistics, scalars or one per mel bin (AST's AudioSet
             defaults); ``None`` disables normalisation.
         std_scale: features become ``(x - mean) / (std_scale * std)``; AST uses 2.
-        max_frames: if set, longer clips are cut to this many frames (AST: 1024).
+        max_frames: if set, longer clips are cut to this many frames.
+        target_frames: AST's ``target_length``: cut or zero-pad the raw log-Mel to exactly
+            this many frames before normalisation (AST: 1024), so every clip has one length.
     """
 
     sample_rate: int = 16000
@@ -101,6 +103,7 @@ class AudioTransform:
     std: float | list[float] | None = AST_STD
     std_scale: float = 2.0
     max_frames: int | None = None
+    target_frames: int | None = None
     _fbank: FbankConfig = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +155,9 @@ class AudioTransform:
             feats = resample_frames(feats, self.fixed_frames)
         if self.max_frames is not None:
             feats = feats[: self.max_frames]
+        if self.target_frames is not None:
+            # AST pads with zeros in log-Mel units, before normalisation.
+            feats = F.pad(feats, (0, 0, 0, max(self.target_frames - feats.shape[0], 0)))[: self.target_frames]
         if self.mean is not None:
             mean = torch.as_tensor(self.mean, dtype=torch.float32)
             std = torch.as_tensor(self.std, dtype=torch.float32)

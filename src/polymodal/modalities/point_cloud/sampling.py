@@ -98,15 +98,16 @@ def knn_group(points: Tensor, centres: Tensor, k: int, mask: Tensor | None = Non
     kk = min(k, p)
     # ||c - x||² as one batched matmul over augmented vectors [c, 1, ||c||²]·[-2x, ||x||², 1],
     # in chunks of centres so that the [B, chunk, P] distances stay cache-sized.
-    ones_p = points.new_ones(b, p, 1)
-    right = torch.cat([-2.0 * points, points.square().sum(-1, keepdim=True), ones_p], dim=-1).transpose(1, 2)
+    # Padding gets ||x||² = inf, so its distances are inf without a masking pass.
+    norms = points.square().sum(-1, keepdim=True)
+    if mask is not None:
+        norms = norms.masked_fill(~mask[..., None], float("inf"))
+    right = torch.cat([-2.0 * points.masked_fill(~mask[..., None], 0.0) if mask is not None else -2.0 * points, norms, points.new_ones(b, p, 1)], dim=-1).transpose(1, 2)
     left = torch.cat([centres, centres.new_ones(b, s, 1), centres.square().sum(-1, keepdim=True)], dim=-1)
     chunk = max(1, (1 << 22) // max(1, b * p))
     dists, indices = [], []
     for s0 in range(0, s, chunk):
         d = torch.bmm(left[:, s0 : s0 + chunk], right)  # [B, chunk, P]
-        if mask is not None:
-            d.masked_fill_(~mask[:, None, :], float("inf"))
         top = d.topk(kk, dim=-1, largest=False, sorted=True)
         dists.append(top.values)
         indices.append(top.indices)

@@ -1,0 +1,280 @@
+"""The one interface every fusion strategy shares, its registry and its factory.
+
+A fusion strategy arranges the shared transformer ``g`` over several modalities' token
+sequences (Xu, Zhu & Clifton, TPAMI 2023, §4.2, "cross-modal interactions"). Every
+strategy takes ``Mapping[str, Tokens]`` and returns one :class:`FusionOutput`, so a config
+switches strategy by one word: ``build_fusion("cross_attention", {...})``.
+
+Missing modalities follow one convention everywhere: a key absent from ``inputs`` is a
+modality missing for the whole batch; a row of ``Tokens.mask`` that is all ``False`` is a
+modality missing for that sample. Keys are sorted so that results do not depend on the
+order a caller built its dict in (TorchMultimodal's ``LateFusion`` does the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from polymodal.encoder.transformer import EncoderConfig, TransformerEncoder, masked_mean
+from polymodal.errors import ConfigError, InputError
+from polymodal.registry import Registry
+from polymodal.tokens import Tokens
+
+__all__ = [
+    "FUSIONS",
+    "Fusion",
+    "FusionConfig",
+    "FusionOutput",
+    "build_fusion",
+    "concat_tokens",
+    "mean_over_present",
+    "split_tokens",
+]
+
+#: Fusion strategies by name; each entry is a :class:`Fusion` subclass with a ``config_class``.
+FUSIONS: Registry[type[Fusion]] = Registry("fusion")
+
+
+@dataclass
+class FusionOutput:
+    """What every fusion strategy returns.
+
+    Attributes:
+        sequence: ``[B, N, D]`` fused token sequence with its mask (``modality="fused"``), or
+            ``None`` for strategies that never form one (late fusion, cross-attention).
+        per_modality: each present modality's final tokens ``[B, N_m, D]``; for single-stream
+            strategies these are the modality's slice of the fused sequence. Absent keys are absent.
+        pooled: ``[B, D]`` one vector per sample; zeros for a sample with no modality at all.
+        attentions: with ``output_attentions``, stage name → one ``[B, H, N_q, N_k]`` map per
+            layer (``"fused"``, ``"shared"``, ``"<modality>"``, ``"cross:<modality>"``,
+            ``"self:<modality>"``); ``None`` otherwise.
+        logits: ``[B, C]`` combined predictions when a strategy carries its own heads (late
+            fusion with ``num_classes``), else ``None``.
+    """
+
+    sequence: Tokens | None
+    per_modality: dict[str, Tokens]
+    pooled: Tensor
+    attentions: dict[str, tuple[Tensor, ...]] | None = None
+    logits: Tensor | None = None
+
+
+def _check_literals(config: Any, prefix: str) -> None:
+    """Reject values outside a ``Literal[...]`` field's choices (dataclasses do not check)."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        hint = hints.get(f.name)
+        if typing.get_origin(hint) is Literal:
+            choices = typing.get_args(hint)
+            value = getattr(config, f.name)
+            if value not in choices:
+                raise ConfigError(f"{prefix}.{f.name}", "one of " + ", ".join(map(repr, choices)), repr(value))
+
+
+@dataclass(kw_only=True)
+class FusionConfig:
+    """Fields every strategy shares; each strategy's config extends it with its stage depths.
+
+    Defaults are tiny (tests, the digits comparison); set ``dim=768, num_heads=12`` for ViT-B.
+    """
+
+    # The modalities the strategy builds parameters for (per-modality encoders, type embeddings).
+    modalities: tuple[str, ...]
+    dim: int = 64
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        prefix = f"fusion.{FUSIONS_NAME.get(type(self), 'config')}"
+        mods = self.modalities
+        if isinstance(mods, str) or not isinstance(mods, (tuple, list)) or not mods:
+            raise ConfigError(f"{prefix}.modalities", "a non-empty list of modality names", repr(mods))
+        if len(set(mods)) != len(mods) or not all(isinstance(m, str) and m for m in mods):
+            raise ConfigError(f"{prefix}.modalities", "distinct non-empty names", repr(mods))
+        # Sorted once here so that parameter order and every loop are deterministic.
+        self.modalities = tuple(sorted(mods))
+        for name in ("dim", "num_heads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{prefix}.{name}", "a positive integer", repr(value))
+        if self.dim % self.num_heads != 0:
+            raise ConfigError(f"{prefix}.num_heads", f"a divisor of dim={self.dim}", repr(self.num_heads))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"{prefix}.dropout", "a probability in [0, 1)", repr(self.dropout))
+        for f in dataclasses.fields(self):
+            if f.name.endswith("depth"):
+                value = getattr(self, f.name)
+                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                    raise ConfigError(f"{prefix}.{f.name}", "a positive integer", repr(value))
+        _check_literals(self, prefix)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> FusionConfig:
+        """Build from a plain mapping (a YAML block); unknown keys raise :class:`ConfigError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            prefix = f"fusion.{FUSIONS_NAME.get(cls, 'config')}"
+            raise ConfigError(f"{prefix}.{unknown[0]}", "one of " + ", ".join(sorted(known)), "an unknown key")
+        if "modalities" not in values:
+            raise ConfigError("fusion.modalities", "a non-empty list of modality names", "nothing")
+        return cls(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def encoder(self, depth: int) -> TransformerEncoder:
+        """A stack of ``depth`` pre-norm blocks at this width, no CLS token, mean pooling."""
+        return TransformerEncoder(
+            EncoderConfig(
+                dim=self.dim,
+                depth=depth,
+                num_heads=self.num_heads,
+                mlp_ratio=self.mlp_ratio,
+                dropout=self.dropout,
+                cls_token=False,
+                pool="mean",
+            )
+        )
+
+
+# Config class → registry name, for error messages that name the strategy.
+FUSIONS_NAME: dict[type, str] = {}
+
+
+class Fusion(nn.Module):
+    """Base class: input checks and the shared ``forward`` signature.
+
+    Subclasses set ``config_class`` and implement ``fuse(items, output_attentions)`` where
+    ``items`` is the sorted list of ``(modality, Tokens)`` pairs actually given.
+    """
+
+    config_class: ClassVar[type[FusionConfig]] = FusionConfig
+
+    def __init__(self, config: FusionConfig) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise ConfigError("fusion", f"a {self.config_class.__name__}", type(config).__name__)
+        self.config = config
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.config.modalities
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    def check_inputs(self, inputs: Mapping[str, Tokens]) -> list[tuple[str, Tokens]]:
+        """Validate ``inputs`` and return its ``(name, Tokens)`` pairs sorted by name."""
+        if not isinstance(inputs, Mapping) or not inputs:
+            raise InputError("inputs", "a non-empty mapping modality name → Tokens", inputs)
+        items = sorted(inputs.items())
+        batch = None
+        for name, tokens in items:
+            if name not in self.modalities:
+                raise InputError("inputs", "keys among " + ", ".join(self.modalities), repr(name))
+            if not isinstance(tokens, Tokens):
+                raise InputError(f"inputs[{name!r}]", "a polymodal.Tokens", type(tokens).__name__)
+            if tokens.dim != self.dim:
+                raise InputError(f"inputs[{name!r}].embeddings", f"width D={self.dim}", f"D={tokens.dim}")
+            if batch is not None and tokens.batch_size != batch:
+                raise InputError(f"inputs[{name!r}]", f"batch size {batch} like the other modalities", tokens.batch_size)
+            batch = tokens.batch_size
+        return items
+
+    def forward(self, inputs: Mapping[str, Tokens], *, output_attentions: bool = False) -> FusionOutput:
+        """Inputs: modality → :class:`Tokens` ``[B, N_m, D]``. Returns :class:`FusionOutput`."""
+        return self.fuse(self.check_inputs(inputs), output_attentions)
+
+    def fuse(self, items: list[tuple[str, Tokens]], output_attentions: bool) -> FusionOutput:
+        raise NotImplementedError
+
+
+def register_fusion(name: str):
+    """Class decorator: register a :class:`Fusion` subclass under ``name``."""
+
+    def add(cls: type[Fusion]) -> type[Fusion]:
+        FUSIONS.add(name, cls)
+        FUSIONS_NAME[cls.config_class] = name
+        return cls
+
+    return add
+
+
+def build_fusion(name: str, config: FusionConfig | Mapping[str, Any] | None = None, **overrides: Any) -> Fusion:
+    """The strategy registered as ``name``, built from a config object or a plain mapping.
+
+    Example: ``build_fusion("early_concat", {"modalities": ["image", "text"], "dim": 768})``.
+    """
+    cls = FUSIONS.get(name, field="fusion")
+    config_class = cls.config_class
+    if config is None:
+        config = {}
+    if isinstance(config, FusionConfig):
+        if not isinstance(config, config_class):
+            raise ConfigError("fusion", f"a {config_class.__name__} for '{name}'", type(config).__name__)
+        if overrides:
+            config = config_class.from_dict({**config.to_dict(), **overrides})
+    elif isinstance(config, Mapping):
+        config = config_class.from_dict({**config, **overrides})
+    else:
+        raise ConfigError("fusion", "a FusionConfig or a mapping", type(config).__name__)
+    return cls(config)
+
+
+# --- helpers the strategies share -------------------------------------------------------
+
+
+def concat_tokens(items: list[tuple[str, Tokens]]) -> tuple[Tokens, dict[str, slice]]:
+    """Concatenate along tokens: ``C(Z(A), Z(B))`` → ``[B, ΣN_m, D]`` and each modality's slice.
+
+    Attention biases (e.g. a graph's) stay within their own block; between modalities the
+    bias is zero, so tokens of different modalities attend to each other freely.
+    """
+    slices: dict[str, slice] = {}
+    start = 0
+    for name, tokens in items:
+        slices[name] = slice(start, start + tokens.length)
+        start += tokens.length
+    emb = torch.cat([t.embeddings for _, t in items], dim=1)
+    mask = torch.cat([t.mask for _, t in items], dim=1)
+    bias = None
+    if any(t.attention_bias is not None for _, t in items):
+        heads = max(t.attention_bias.shape[1] for _, t in items if t.attention_bias is not None)
+        bias = emb.new_zeros(emb.shape[0], heads, start, start)
+        for name, tokens in items:
+            if tokens.attention_bias is not None:
+                s = slices[name]
+                bias[:, :, s, s] = tokens.attention_bias
+    return Tokens(emb, mask, "fused", bias), slices
+
+
+def split_tokens(hidden: Tensor, mask: Tensor, slices: Mapping[str, slice]) -> dict[str, Tokens]:
+    """Inverse of :func:`concat_tokens`: ``[B, ΣN_m, D]`` → modality → ``[B, N_m, D]``."""
+    return {name: Tokens(hidden[:, s], mask[:, s], name) for name, s in slices.items()}
+
+
+def mean_over_present(pooled: Mapping[str, Tensor], present: Mapping[str, Tensor]) -> Tensor:
+    """``[B, D]`` average of per-modality vectors over the modalities present in each sample.
+
+    A sample missing a modality averages over the others (renormalised), so its result equals
+    the one it would get with that modality absent; a sample with none gets zeros.
+    """
+    names = sorted(pooled)
+    stacked = torch.stack([pooled[n] for n in names], dim=1)  # [B, M, D]
+    weights = torch.stack([present[n] for n in names], dim=1).to(stacked.dtype)  # [B, M]
+    return (stacked * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp_min(1.0)
+
+
+def pool_sequence(tokens: Tokens) -> Tensor:
+    """``[B, D]`` masked mean over the real tokens of a fused sequence."""
+    return masked_mean(tokens.embeddings, tokens.mask)
