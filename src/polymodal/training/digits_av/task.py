@@ -36,6 +36,10 @@ class _Tokenizer(StrictModel):
 
 
 class _LossWeights(StrictModel):
+    # "pair": CLIP's InfoNCE, only a sample's own caption/partner is positive. "label": UniCL's
+    # label-aware InfoNCE (Yang et al., 2022), every entry of the same digit in the batch is a
+    # positive, so that same-digit entries stop acting as negatives.
+    positives: Literal["pair", "label"] = "pair"
     image_text: float = Field(1.0, ge=0)
     audio_text: float = Field(1.0, ge=0)
     # A direct image↔speech term: a little better retrieval in the prototype.
@@ -85,9 +89,12 @@ class DigitsAVBatch:
     audio: Any  # AudioBatch: features [B, frames, bins], lengths [B]
     image_captions: Tensor  # [B] caption indices
     audio_captions: Tensor  # [B]
+    labels: Tensor  # [B] the digit of both the clip and its paired image
 
     def to(self, device: torch.device) -> DigitsAVBatch:
-        return DigitsAVBatch(self.images.to(device), self.audio.to(device), self.image_captions.to(device), self.audio_captions.to(device))
+        return DigitsAVBatch(
+            self.images.to(device), self.audio.to(device), self.image_captions.to(device), self.audio_captions.to(device), self.labels.to(device)
+        )
 
 
 class _PairedTrainSet(IndexedData):
@@ -122,7 +129,20 @@ class _PairedTrainSet(IndexedData):
         pixels = self.image.inputs[images]
         if self.image_shift:
             pixels = random_shift(pixels, self.image_shift, self.background)
-        return DigitsAVBatch(pixels, self._audio_batch(feats, lengths), self.image.captions[images], self.audio.captions[indices])
+        return DigitsAVBatch(pixels, self._audio_batch(feats, lengths), self.image.captions[images], self.audio.captions[indices], labels)
+
+
+def label_info_nce(a: Tensor, b: Tensor, labels: Tensor, scale: Tensor) -> Tensor:
+    """Symmetric InfoNCE where every pair with the same label is a positive (UniCL).
+
+    ``-log(Σ_{j: y_j = y_i} exp(s_ij) / Σ_j exp(s_ij))`` per row, averaged over rows and
+    both directions; with distinct labels it is CLIP's InfoNCE.
+    """
+    logits = scale * a @ b.T  # [N, N]
+    positive = labels[:, None] == labels[None, :]
+    def one_way(x: Tensor) -> Tensor:
+        return (torch.logsumexp(x, dim=1) - torch.logsumexp(x.masked_fill(~positive, float("-inf")), dim=1)).mean()
+    return (one_way(logits) + one_way(logits.T)) / 2
 
 
 def random_shift(pixels: Tensor, max_shift: int, fill: float) -> Tensor:
@@ -223,9 +243,13 @@ class DigitsAVTask(TrainingTask):
         audio = F.normalize(out.embeddings["audio"].float(), dim=-1)
         scale = out.logit_scale.float().exp()
         w = self.model_config.loss
-        l_it, _ = info_nce(image, table[batch.image_captions], scale)
-        l_at, _ = info_nce(audio, table[batch.audio_captions], scale)
-        l_ia, _ = info_nce(image, audio, scale)
+        if w.positives == "label":
+            contrast = lambda a, b: label_info_nce(a, b, batch.labels, scale)  # noqa: E731
+        else:
+            contrast = lambda a, b: info_nce(a, b, scale)[0]  # noqa: E731
+        l_it = contrast(image, table[batch.image_captions])
+        l_at = contrast(audio, table[batch.audio_captions])
+        l_ia = contrast(image, audio)
         loss = w.image_text * l_it + w.audio_text * l_at + w.image_audio * l_ia
         terms = {"loss/image-text": l_it.item(), "loss/audio-text": l_at.item(), "loss/image-audio": l_ia.item(), "scale": scale.item()}
         return LossOutput(loss, terms)
