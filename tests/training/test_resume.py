@@ -20,7 +20,7 @@ STEPS = 120
 def _config(tmp_path: Path, tiny, name: str) -> Path:
     config = tiny(
         name,
-        training={"steps": STEPS, "checkpoint": {"every": 7, "keep_last": 2, "best_metric": "accuracy"}, "eval_every": 25},
+        training={"steps": STEPS, "ema_decay": 0.9, "checkpoint": {"every": 7, "keep_last": 2, "best_metric": "accuracy"}, "eval_every": 25},
     )
     return write_config(tmp_path / f"{name}.yaml", config)
 

@@ -60,3 +60,14 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny) -> None:
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 11.*step_00000010"):
         _train(good, "training.steps=20", "data.noise=.inf", resume=True)
     assert latest_checkpoint(run / "checkpoints").step == 10
+
+
+def test_ema_weights_are_exported_and_differ_from_the_raw_ones(tiny) -> None:
+    from polymodal.training.checkpointing import latest_checkpoint
+
+    result = _train(tiny("ema", training={"ema_decay": 0.9, "steps": 12}))
+    exported = _weights(result.run_dir)
+    raw = load_file(str(latest_checkpoint(result.run_dir / "checkpoints").path / "model.safetensors"))
+    assert any(not torch.equal(exported[k], raw[k]) for k in raw)
+    state = torch.load(latest_checkpoint(result.run_dir / "checkpoints").path / "trainer_state.pt", weights_only=True)
+    assert state["ema"]["updates"] == 12

@@ -86,6 +86,8 @@ class TrainingConfig(StrictModel):
     # Run the task's evaluation every N steps (needed for best_metric); None = never during training.
     eval_every: int | None = Field(None, gt=0)
     checkpoint: CheckpointConfig = CheckpointConfig()
+    # Evaluate and export an exponential moving average of the weights with this decay; None = the raw weights.
+    ema_decay: float | None = Field(None, gt=0, lt=1)
     # Torch intra-op threads; None leaves torch's default. Fixed thread counts keep CPU runs repeatable.
     threads: int | None = Field(None, gt=0)
 

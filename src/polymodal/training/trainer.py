@@ -36,6 +36,7 @@ from polymodal.training.checkpointing import (
     write_best,
 )
 from polymodal.training.config import RunConfig, config_to_yaml
+from polymodal.training.ema import ModelEMA
 from polymodal.training.distributed import DistInfo, all_reduce_mean, barrier, setup_distributed, wrap_model
 from polymodal.training.logging import MetricsLog, plot_losses
 from polymodal.training.optim import build_optimizer, build_scheduler
@@ -101,11 +102,11 @@ class Trainer:
             **extra,
         }
 
-    def _evaluate(self, task: TrainingTask, model: nn.Module) -> dict[str, float]:
+    def _evaluate(self, task: TrainingTask, model: nn.Module, ema: ModelEMA | None) -> dict[str, float]:
         # Evaluation must not perturb training: keep the RNG streams and the train mode as they were.
         rng = capture_rng()
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), (ema.applied(model) if ema is not None else contextlib.nullcontext()):
             values = task.evaluate(model)
         model.train()
         restore_rng(rng)
@@ -123,6 +124,7 @@ class Trainer:
         sampler = GlobalBatchSampler(len(data), tcfg.seed, rank=info.rank, world_size=info.world_size)
         optimizer = build_optimizer(model, cfg.optimizer)
         scheduler = build_scheduler(optimizer, cfg.schedule, tcfg.steps)
+        ema = ModelEMA(model, tcfg.ema_decay) if tcfg.ema_decay else None
         micro = tcfg.batch_size // tcfg.grad_accum
         if micro * tcfg.grad_accum != tcfg.batch_size or micro % info.world_size:
             raise PolymodalError(
@@ -143,6 +145,8 @@ class Trainer:
             scheduler.load_state_dict(state["scheduler"])
             sampler.load_state_dict(state["sampler"])
             restore_rng(state["rng"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
             step, elapsed_before = int(state["step"]), float(state.get("elapsed", 0.0))
             best = state.get("best")
             resumed_from = step
@@ -162,7 +166,10 @@ class Trainer:
 
         def checkpoint(at: int, elapsed: float) -> None:
             if info.is_main:
-                save_checkpoint(self.ckpt_dir, at, model, self._trainer_state(optimizer, scheduler, sampler, {"elapsed": elapsed, "best": best}))
+                extra = {"elapsed": elapsed, "best": best}
+                if ema is not None:
+                    extra["ema"] = ema.state_dict()
+                save_checkpoint(self.ckpt_dir, at, model, self._trainer_state(optimizer, scheduler, sampler, extra))
                 prune_checkpoints(self.ckpt_dir, tcfg.checkpoint.keep_last)
             barrier(info)
 
@@ -200,6 +207,8 @@ class Trainer:
                 lr = optimizer.param_groups[0]["lr"]
                 optimizer.step()
                 scheduler.step()
+                if ema is not None:
+                    ema.update(model)
                 step += 1
                 elapsed = elapsed_before + time.perf_counter() - start
 
@@ -213,7 +222,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{loss_value:.4f}")
                 if tcfg.eval_every and (step % tcfg.eval_every == 0 or step == tcfg.steps):
                     # Every rank evaluates (cheaply) so all take the same best-checkpoint decision.
-                    values = self._evaluate(task, model)
+                    values = self._evaluate(task, model, ema)
                     if log is not None and values:
                         log.log(step, values, split="eval")
                     metric = tcfg.checkpoint.best_metric
@@ -240,7 +249,8 @@ class Trainer:
         model_dir = self.run_dir / "model"
         if info.is_main:
             model.eval()
-            task.export(model, model_dir)
+            with ema.applied(model) if ema is not None else contextlib.nullcontext():
+                task.export(model, model_dir)
             self._write_summary(step, loss_value, elapsed, resumed_from)
         barrier(info)
         return TrainResult(self.run_dir, step, loss_value, elapsed, resumed_from, model_dir)
