@@ -26,7 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# Run as a script, this file's folder comes first on sys.path, where its own name would
+# shadow the Hugging Face ``tokenizers`` package that polymodal's text modality imports.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent / "src"))
 
 from polymodal.modalities.audio import kaldi_fbank  # noqa: E402
 from polymodal.modalities.point_cloud import farthest_point_sample, gather_points, knn_group  # noqa: E402

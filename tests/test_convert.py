@@ -19,7 +19,7 @@ def test_cli_convert_then_load(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="polymodal")
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["convert", str(tmp_path / "hf"), str(tmp_path / "out")])
-    assert args.handler(args) == 0
+    assert args.func(args) == 0
     assert "vision_encoder" in capsys.readouterr().out
     model = polymodal.load(tmp_path / "out")
     pixels = torch.randn(1, 3, 16, 16)

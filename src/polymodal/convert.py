@@ -74,11 +74,11 @@ def from_huggingface(directory: str | Path, *, strict: bool = True) -> Pretraine
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``convert SRC DST`` to a CLI's subparsers; its handler is :func:`run_convert`."""
+    """Add ``convert SRC DST`` to a CLI's subparsers; ``args.func`` is :func:`run_convert`."""
     parser = subparsers.add_parser("convert", help="convert a Hugging Face model folder into a polymodal model")
     parser.add_argument("src", type=Path, help="Hugging Face folder (config.json + model.safetensors or pytorch_model.bin)")
     parser.add_argument("dst", type=Path, help="output polymodal model directory")
-    parser.set_defaults(handler=run_convert)
+    parser.set_defaults(func=run_convert)  # cli.main calls args.func(args)
     return parser
 
 

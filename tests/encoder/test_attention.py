@@ -130,3 +130,21 @@ def test_bad_mask_shape_is_an_input_error():
 def test_build_attention_mask_without_masks_is_none():
     mask, empty = build_attention_mask(2, 3, 3)
     assert mask is None and empty is None
+
+
+def test_matmul_path_for_short_low_precision_sequences_matches_sdpa():
+    from polymodal.encoder.attention import use_matmul_attention
+
+    q = torch.zeros(1, 1, 4, 8, dtype=torch.bfloat16)
+    assert use_matmul_attention(q, 9) and not use_matmul_attention(q.float(), 9)
+    assert not use_matmul_attention(q, 197)  # long, no gradient: SDPA's forward is faster
+    attn = Attention(32, 4).eval()
+    x = torch.randn(3, 9, 32)
+    key_mask = torch.tensor([[True] * 9, [True] * 4 + [False] * 5, [False] * 9])
+    reference, _ = attn(x, key_padding_mask=key_mask, causal=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, _ = attn(x, key_padding_mask=key_mask, causal=True)
+        fast_sdpa_inputs, _ = attn(x, key_padding_mask=key_mask, causal=True, need_weights=True)
+    torch.testing.assert_close(fast.float(), reference, atol=5e-2, rtol=5e-2)
+    torch.testing.assert_close(fast.float(), fast_sdpa_inputs.float())
+    assert torch.equal(fast[2].float(), torch.zeros(9, 32))  # a fully masked sample stays zero

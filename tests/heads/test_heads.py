@@ -5,6 +5,7 @@ from torch import nn
 from polymodal.errors import ConfigError, InputError
 from polymodal.heads import (
     HEADS,
+    build_head,
     ClassificationHead,
     MLMHead,
     PatchReconstructionHead,
@@ -78,3 +79,10 @@ def test_mlm_head_is_tied_to_the_input_embedding() -> None:
     with torch.no_grad():
         embedding.weight.add_(torch.randn_like(embedding.weight))
     assert not torch.allclose(head(hidden), before)
+
+
+def test_build_head_by_name() -> None:
+    head = build_head("classification", D, 4, hidden_dim=16)
+    assert isinstance(head, ClassificationHead) and head(torch.randn(2, D)).shape == (2, 4)
+    with pytest.raises(ConfigError, match="hidden_dim"):
+        build_head("classification", D, 4, hiden_dim=16)

@@ -83,3 +83,19 @@ def test_registered(tmp_path):
     assert TOKENIZERS.get(spec.default_tokenizer) is TextTokenizer
     (tmp_path / "a.txt").write_text("  hello  \n")
     assert spec.read(tmp_path / "a.txt") == "hello" == read_text(tmp_path / "a.txt")
+
+
+def test_any_tokenizer_json_loads(tmp_path):
+    # CLIP ships a byte-level BPE tokenizer.json; TextTransform takes any fast tokenizer file.
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=120, special_tokens=["<pad>", "<unk>", "<s>", "</s>"], show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 2), ("</s>", 3)])
+    tok.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text('{"pad_token": {"content": "<pad>"}, "model_max_length": 77}')
+    transform = TextTransform.from_pretrained(tmp_path)
+    assert transform.max_length == 77 and transform.pad_id == 0
+    batch = transform.batch(["the cat sat", "a dog"])
+    assert batch.input_ids[0, 0] == 2 and batch.input_ids[1, int(batch.attention_mask[1].sum()) - 1] == 3

@@ -45,6 +45,13 @@ def test_save_pretrained_and_load(model, tmp_path):
         assert torch.equal(loaded.encode_text(texts), model.encode_text(texts))
 
 
+def test_pretrained_shortcut():
+    from polymodal.pretrained import all_minilm_l6_v2
+
+    model = all_minilm_l6_v2()
+    assert isinstance(model, TextEncoderModel) and model.dim == 384 and not model.training
+
+
 def test_bad_configs_and_inputs(model):
     with pytest.raises(ConfigError, match="pooling"):
         TextEncoderModel(model.embeddings, model.encoder, pooling="max")

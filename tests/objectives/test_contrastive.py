@@ -5,11 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from polymodal.errors import ConfigError, InputError
-from polymodal.objectives import OBJECTIVES, InfoNCELoss, info_nce
+from polymodal.objectives import OBJECTIVES, InfoNCELoss, build_objective, info_nce
 
 
 def test_registered() -> None:
     assert OBJECTIVES.get("infonce") is InfoNCELoss
+    loss = build_objective("infonce", pairs="anchor", anchor="image")
+    assert isinstance(loss, InfoNCELoss) and loss.anchor == "image"
+    with pytest.raises(ConfigError, match="temperature"):
+        build_objective("infonce", temperature=0.1)
 
 
 def test_hand_computed_value() -> None:

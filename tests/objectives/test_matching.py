@@ -48,8 +48,9 @@ def test_matching_loss_scores_positives_and_hard_negatives() -> None:
     image = Tokens.dense(torch.randn(4, 3, 5), "image")
     text = Tokens.dense(torch.randn(4, 2, 5), "text")
     sim = torch.randn(4, 4)
-    itm = MatchingLoss(Joint(), 10, generator=torch.Generator().manual_seed(0))
-    out = itm(image, text, sim)
+    joint = Joint()
+    itm = MatchingLoss(10, generator=torch.Generator().manual_seed(0))
+    out = itm(joint, image, text, sim)
     assert out.logits.shape == (12, 2) and out.loss.ndim == 0
     assert not (out.negatives_for_a == torch.arange(4)).any()
     assert not (out.negatives_for_b == torch.arange(4)).any()

@@ -7,13 +7,16 @@ losses.
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from torch import nn
 
 from polymodal.encoder.block import Activation, make_activation
 from polymodal.errors import ConfigError
 from polymodal.registry import Registry
 
-__all__ = ["HEADS", "linear_or_mlp"]
+__all__ = ["HEADS", "build_head", "construct", "linear_or_mlp"]
 
 #: Heads by name (``"classification"``, ``"regression"``, ``"projection"``, ``"mlm"``, ``"patch_reconstruction"``).
 HEADS: Registry[type] = Registry("head")
@@ -46,3 +49,18 @@ def linear_or_mlp(
         nn.Dropout(dropout),
         nn.Linear(hidden_dim, out_dim, bias=bias),
     )
+
+
+def construct(cls: type, field: str, *args: Any, **kwargs: Any) -> Any:
+    """``cls(*args, **kwargs)``, with a :class:`ConfigError` naming ``field`` for unknown or missing arguments."""
+    try:
+        inspect.signature(cls).bind(*args, **kwargs)
+    except TypeError as error:
+        params = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
+        raise ConfigError(field, f"arguments among {params}", str(error)) from None
+    return cls(*args, **kwargs)
+
+
+def build_head(name: str, /, *args: Any, **kwargs: Any) -> nn.Module:
+    """The head registered as ``name``: ``build_head("classification", 768, 10, hidden_dim=512)``."""
+    return construct(HEADS.get(name, field="head"), f"head.{name}", *args, **kwargs)

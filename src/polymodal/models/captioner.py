@@ -11,15 +11,20 @@ and values lives in :mod:`polymodal.models.generation`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.checkpoints.io import PretrainedModel
 from polymodal.encoder.block import Activation, Block
 from polymodal.encoder.positions import LearnedPositions
 from polymodal.errors import ConfigError, InputError
 from polymodal.models.generation import DecoderCaches, GenerationConfig, GenerationOutput, generate
+from polymodal.models.vocabulary import WordVocabulary
 from polymodal.objectives.base import ObjectiveOutput
 from polymodal.objectives.captioning import CaptioningLoss, teacher_forcing
 from polymodal.tokens import Tokens
@@ -72,11 +77,13 @@ class CaptionerOutput:
         return None if self.objective is None else self.objective.loss
 
 
-class Captioner(nn.Module):
+class Captioner(PretrainedModel, model_type="captioner"):
     """Caption decoder: ``(caption prefix, context Tokens) -> next-token logits``.
 
     Args:
         config: a :class:`CaptionerConfig`.
+        vocabulary: optional :class:`WordVocabulary` (saved with the weights; enables
+            :meth:`caption`). Its size must equal ``config.vocab_size``.
 
     Inputs (``forward``):
         context: :class:`Tokens` ``[B, M, Dc]`` from an encoder, with its mask.
@@ -86,9 +93,12 @@ class Captioner(nn.Module):
         :class:`CaptionerOutput` with logits ``[B, T-1, V]`` and the captioning loss.
     """
 
-    def __init__(self, config: CaptionerConfig) -> None:
+    def __init__(self, config: CaptionerConfig, vocabulary: WordVocabulary | None = None) -> None:
         super().__init__()
+        if vocabulary is not None and len(vocabulary) != config.vocab_size:
+            raise ConfigError("captioner.vocab_size", f"the vocabulary's size {len(vocabulary)}", config.vocab_size)
         self.config = c = config
+        self.vocabulary = vocabulary
         self.token_embed = nn.Embedding(c.vocab_size, c.dim)
         self.pos_embed = LearnedPositions(c.max_length + 1, c.dim, interpolate=False)
         self.drop = nn.Dropout(c.dropout)
@@ -120,13 +130,32 @@ class Captioner(nn.Module):
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed.pos_embed"}
 
-    def decode(self, input_ids: Tensor, context: Tokens, caches: DecoderCaches | None = None) -> Tensor:
-        """Logits ``[B, T, V]`` for ``input_ids [B, T]``.
+    # --- saving and loading (polymodal.load) ----------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        vocabulary = None if self.vocabulary is None else self.vocabulary.to_dict()
+        return {"captioner": self.config.to_dict(), "vocabulary": vocabulary}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> Captioner:
+        body = dict(config.get("captioner") or {})
+        known = {f.name for f in fields(CaptionerConfig)}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise ConfigError("captioner", f"keys among {sorted(known)}", unknown)
+        vocabulary = config.get("vocabulary")
+        return cls(CaptionerConfig(**body), None if vocabulary is None else WordVocabulary.from_dict(vocabulary))
+
+    def decode(
+        self, input_ids: Tensor, context: Tokens, caches: DecoderCaches | None = None, *, last_only: bool = False
+    ) -> Tensor:
+        """Logits ``[B, T, V]`` for ``input_ids [B, T]`` (``[B, 1, V]`` with ``last_only``).
 
         Without ``caches`` the ids are the whole prefix from ``<bos>``. With caches they
         are the next tokens only: their positions start at the cached length, their keys
         and values are appended, and the context's keys and values are computed once on
         the first call and reused (so a new token costs O(length), not O(length²)).
+        ``last_only`` projects only the last position onto the vocabulary, all that
+        generation needs.
         """
         if input_ids.ndim != 2:
             raise InputError("input_ids", "a long tensor [B, T]", input_ids)
@@ -138,16 +167,22 @@ class Captioner(nn.Module):
         x = self.drop(x)
         # An all-True mask would only slow SDPA down.
         context_mask = None if bool(context.mask.all()) else context.mask
+        # One new token after a cache sees every cached key anyway: no causal mask needed,
+        # which lets SDPA take its unmasked kernel.
+        causal = caches is None or input_ids.shape[1] > 1
         for i, block in enumerate(self.blocks):
             x, _, _ = block(
                 x,
                 context=context.embeddings,
                 context_mask=context_mask,
-                causal=True,
+                causal=causal,
                 cache=None if caches is None else caches.self_attn[i],
                 cross_cache=None if caches is None else caches.cross_attn[i],
             )
-        return self.norm(x) @ self.token_embed.weight.T  # tied output projection
+        if last_only:
+            x = x[:, -1:]
+        # Tied output projection; F.linear reads the [V, D] matrix in the layout it is stored.
+        return F.linear(self.norm(x), self.token_embed.weight)
 
     def forward(self, context: Tokens, captions: Tensor) -> CaptionerOutput:
         if not isinstance(context, Tokens):
@@ -169,3 +204,9 @@ class Captioner(nn.Module):
     ) -> GenerationOutput:
         """Caption ``context`` (greedy, beam or sampling); see :func:`polymodal.models.generation.generate`."""
         return generate(self, context, config, generator=generator, **overrides)
+
+    def caption(self, context: Tokens, config: GenerationConfig | None = None, **overrides: Any) -> list[str]:
+        """Generated captions as text (needs the model's ``vocabulary``)."""
+        if self.vocabulary is None:
+            raise ConfigError("captioner.vocabulary", "a WordVocabulary to decode captions with", None)
+        return self.vocabulary.decode_batch(self.generate(context, config, **overrides).tokens)

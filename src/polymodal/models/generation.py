@@ -15,7 +15,7 @@ self-attention appends the new token's keys and values, cross-attention computes
 context's once, so a new token costs O(length). ``use_cache=False`` recomputes the whole
 prefix every step (O(length²) per token), for comparison.
 
-The decoder must provide ``decode(input_ids [B, T], context: Tokens, caches) -> [B, T, V]``
+The decoder must provide ``decode(input_ids [B, T], context: Tokens, caches, last_only=True) -> [B, 1, V]``
 and a ``config`` with ``depth``, ``max_length``, ``pad_id``, ``bos_id`` and ``eos_id``.
 """
 
@@ -50,8 +50,8 @@ class GenerationConfig:
     """How to generate."""
 
     strategy: Literal["greedy", "beam", "sample"] = "greedy"
-    # Tokens generated after <bos>, <eos> included.
-    max_new_tokens: int = 32
+    # Tokens generated after <bos>, <eos> included; None = the decoder's max_length.
+    max_new_tokens: int | None = None
     num_beams: int = 4
     # GNMT's α: 0 ranks hypotheses by total log-probability, which favours short ones.
     length_penalty: float = 1.0
@@ -64,7 +64,7 @@ class GenerationConfig:
     use_end_token: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("generation.max_new_tokens", "a positive integer", repr(self.max_new_tokens))
         if self.num_beams < 1:
             raise ConfigError("generation.num_beams", "a positive integer", repr(self.num_beams))
@@ -125,9 +125,9 @@ class DecodingState:
     def next_logits(self) -> Tensor:
         """``[B, V]`` logits of the token after the current prefix."""
         if self.caches is None:
-            return self.model.decode(self.tokens, self.context)[:, -1]
+            return self.model.decode(self.tokens, self.context, last_only=True)[:, -1]
         new = self.tokens[:, self.caches.length :]  # only what the caches have not seen
-        return self.model.decode(new, self.context, self.caches)[:, -1]
+        return self.model.decode(new, self.context, self.caches, last_only=True)[:, -1]
 
     def append(self, next_ids: Tensor) -> None:
         self.tokens = torch.cat([self.tokens, next_ids[:, None]], dim=1)
@@ -314,6 +314,8 @@ def generate(
         config = replace(config, **overrides)
     if not isinstance(context, Tokens):
         raise InputError("context", "encoder output as polymodal.Tokens", type(context).__name__)
+    if config.max_new_tokens is None:
+        config = replace(config, max_new_tokens=model.config.max_length)
     if config.max_new_tokens > model.config.max_length:
         raise ConfigError(
             "generation.max_new_tokens", f"at most the decoder's max_length={model.config.max_length}", config.max_new_tokens

@@ -3,7 +3,7 @@
 Each returns one dataclass with a scalar ``loss`` and named ``terms`` and ``metrics``.
 """
 
-from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput
+from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput, build_objective
 from polymodal.objectives.captioning import CaptioningLoss, teacher_forcing
 from polymodal.objectives.classification import ClassificationLoss, RegressionLoss
 from polymodal.objectives.contrastive import ContrastiveOutput, InfoNCELoss, info_nce
@@ -21,6 +21,7 @@ from polymodal.objectives.mlm import IGNORE_INDEX, MaskedTokens, MLMLoss, mask_t
 __all__ = [
     "OBJECTIVES",
     "ObjectiveOutput",
+    "build_objective",
     "ContrastiveOutput",
     "InfoNCELoss",
     "info_nce",

@@ -8,12 +8,14 @@ one dataclass so that no caller branches on a tuple-or-dict switch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
+from polymodal.heads.base import construct
 from polymodal.registry import Registry
 
-__all__ = ["OBJECTIVES", "ObjectiveOutput"]
+__all__ = ["OBJECTIVES", "ObjectiveOutput", "build_objective"]
 
 #: Objectives by name (``"infonce"``, ``"mlm"``, ``"masked_patch"``, ``"matching"``, ``"captioning"``).
 OBJECTIVES: Registry[type] = Registry("objective")
@@ -32,3 +34,8 @@ class ObjectiveOutput:
     loss: Tensor
     terms: dict[str, Tensor] = field(default_factory=dict)
     metrics: dict[str, Tensor] = field(default_factory=dict)
+
+
+def build_objective(name: str, /, *args: Any, **kwargs: Any) -> nn.Module:
+    """The objective registered as ``name``: ``build_objective("infonce", pairs="anchor", anchor="image")``."""
+    return construct(OBJECTIVES.get(name, field="objective"), f"objective.{name}", *args, **kwargs)

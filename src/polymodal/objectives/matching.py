@@ -84,12 +84,15 @@ class MatchingOutput(ObjectiveOutput):
 class MatchingLoss(nn.Module):
     """ALBEF's ITM: a binary head on the joint encoder, positives plus hard negatives.
 
+    The loss owns only the binary head; the joint encoder belongs to the model and is
+    passed in at each call, so its parameters are not registered twice.
+
     Args:
-        joint: ``joint(a: Tokens, b: Tokens) -> [B, D]`` pooled output of the fusion encoder.
-        dim: D.
+        dim: D, the width of the joint encoder's pooled output.
         generator: for reproducible negative draws.
 
     Inputs:
+        joint: ``joint(a: Tokens, b: Tokens) -> [B', D]`` pooled output of the fusion encoder.
         a, b: :class:`Tokens` of ``B`` paired samples of two modalities.
         similarity: ``[B, B]`` contrastive similarities of ``a`` (rows) against ``b``
             (columns), e.g. ``ContrastiveOutput.logits["a-b"]`` (local block under DDP).
@@ -100,19 +103,19 @@ class MatchingLoss(nn.Module):
         (term ``itm``), metric ``accuracy``.
     """
 
-    def __init__(
-        self,
-        joint: Callable[[Tokens, Tokens], Tensor],
-        dim: int,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> None:
+    def __init__(self, dim: int, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.joint = joint
         self.head = nn.Linear(dim, 2)
         self.generator = generator
 
-    def forward(self, a: Tokens, b: Tokens, similarity: Tensor, ids: Tensor | None = None) -> MatchingOutput:
+    def forward(
+        self,
+        joint: Callable[[Tokens, Tokens], Tensor],
+        a: Tokens,
+        b: Tokens,
+        similarity: Tensor,
+        ids: Tensor | None = None,
+    ) -> MatchingOutput:
         n = a.batch_size
         if b.batch_size != n or tuple(similarity.shape) != (n, n):
             raise InputError("similarity", f"a [{n}, {n}] matrix for {n} pairs", similarity)
@@ -124,7 +127,7 @@ class MatchingLoss(nn.Module):
         same = torch.arange(n, device=sim.device)
         a_index = torch.cat([same, same, neg_a])  # positives, a + hard b, hard a + b
         b_index = torch.cat([same, neg_b, same])
-        pooled = self.joint(a.select(a_index), b.select(b_index))  # [3B, D]
+        pooled = joint(a.select(a_index), b.select(b_index))  # [3B, D]
         logits = self.head(pooled)
         labels = torch.cat([torch.ones(n), torch.zeros(2 * n)]).long().to(logits.device)
         loss = F.cross_entropy(logits, labels)
