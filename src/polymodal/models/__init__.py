@@ -7,6 +7,7 @@ module to the imports below so that ``polymodal.load`` finds it.
 from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutput
 from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
 from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
+from polymodal.models.meta_transformer import MetaTransformer, MetaTransformerOutput, TokenizerSpec
 from polymodal.models.generation import STRATEGIES, GenerationConfig, GenerationOutput, generate
 from polymodal.models.text_model import TextEncoderModel
 from polymodal.models.vision_model import VisionEncoderModel
@@ -21,6 +22,9 @@ __all__ = [
     "FusionClassifier",
     "FusionClassifierOutput",
     "GenerationConfig",
+    "MetaTransformer",
+    "MetaTransformerOutput",
+    "TokenizerSpec",
     "GenerationOutput",
     "STRATEGIES",
     "TextEncoderModel",

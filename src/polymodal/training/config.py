@@ -1,0 +1,246 @@
+"""Run configurations: YAML → strict, typed pydantic objects, with ``key.sub=value`` overrides.
+
+A run config has one section per concern (``model``, ``data``, ``optimizer``, ``schedule``,
+``training``, ``logging``). Unknown keys and bad values raise :class:`ConfigError` naming
+the dotted path, what was expected and what came (``optimizer.lr: expected a positive
+number, got -1``). ``model`` and ``data`` are validated by the registered training task
+(:mod:`polymodal.training.tasks`), whose own pydantic models are just as strict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from polymodal.errors import ConfigError
+
+__all__ = [
+    "StrictModel",
+    "OptimizerConfig",
+    "ScheduleConfig",
+    "CheckpointConfig",
+    "TrainingConfig",
+    "LoggingConfig",
+    "RunConfig",
+    "load_config",
+    "parse_section",
+    "apply_overrides",
+    "config_to_yaml",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class OptimizerConfig(StrictModel):
+    """AdamW with nanoGPT-style groups: only tensors with ≥ 2 dimensions decay."""
+
+    name: Literal["adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+
+
+class ScheduleConfig(StrictModel):
+    """Learning-rate schedule: linear warm-up to ``optimizer.lr``, then cosine (or constant)."""
+
+    name: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    # The cosine ends at lr * min_lr_ratio rather than 0 so the last steps still move.
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+
+
+class CheckpointConfig(StrictModel):
+    """When checkpoints are written and which are kept."""
+
+    # Write a checkpoint every N optimiser steps (and always at the end); None = only at the end.
+    every: int | None = Field(None, gt=0)
+    keep_last: int = Field(2, gt=0)
+    # Keep the checkpoint with the best value of this eval metric under checkpoints/best.
+    best_metric: str | None = None
+    best_mode: Literal["max", "min"] = "max"
+
+
+class TrainingConfig(StrictModel):
+    """The optimisation loop."""
+
+    steps: int = Field(100, gt=0)
+    # Global batch size (summed over processes and accumulation micro-steps).
+    batch_size: int = Field(32, gt=0)
+    grad_accum: int = Field(1, gt=0)
+    # Clip the global gradient norm to this; None disables clipping.
+    clip_grad_norm: float | None = Field(1.0, gt=0)
+    # bf16 autocast where the device supports it; master weights stay fp32.
+    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    # Run the task's evaluation every N steps (needed for best_metric); None = never during training.
+    eval_every: int | None = Field(None, gt=0)
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    # Evaluate and export an exponential moving average of the weights with this decay; None = the raw weights.
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    # Torch intra-op threads; None leaves torch's default. Fixed thread counts keep CPU runs repeatable.
+    threads: int | None = Field(None, gt=0)
+
+
+class LoggingConfig(StrictModel):
+    """Where and how often the run reports."""
+
+    log_every: int = Field(10, gt=0)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+class RunConfig(StrictModel):
+    """A whole run. ``task`` names a registered training task that owns ``model`` and ``data``."""
+
+    task: str
+    output_dir: str = "runs/run"
+    model: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    training: TrainingConfig = TrainingConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+# --- errors ------------------------------------------------------------------------------
+
+_EXPECTED = {
+    "missing": "a value (the key is required)",
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+}
+
+
+def _expected(error: Mapping[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "greater_than":
+        return "a positive number" if ctx.get("gt") == 0 else f"a number greater than {ctx.get('gt')}"
+    if kind == "greater_than_equal":
+        return "a non-negative number" if ctx.get("ge") == 0 else f"a number ≥ {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"a number ≤ {ctx.get('le')}"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if kind == "extra_forbidden":
+        return "no such key"
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    return error["msg"][0].lower() + error["msg"][1:]
+
+
+def _config_error(exc: ValidationError, prefix: str, model: type[BaseModel]) -> ConfigError:
+    """The first validation error as a ConfigError with a dotted path; the rest in the hint."""
+    errors = exc.errors()
+    messages = []
+    for error in errors:
+        loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
+        path = ".".join([prefix, *loc] if prefix else loc) or prefix or "config"
+        got = error.get("input")
+        if error["type"] == "missing":
+            got = None
+        elif error["type"] == "extra_forbidden":
+            valid = _field_names(model, loc[:-1])
+            messages.append((path, f"a known key (valid: {', '.join(valid)})", "an unknown key"))
+            continue
+        messages.append((path, _expected(error), got))
+    path, expected, got = messages[0]
+    hint = None
+    if len(messages) > 1:
+        hint = "also: " + "; ".join(f"{p}: expected {e}" for p, e, _ in messages[1:])
+    shown = got if got is None or got == "an unknown key" else _show(got)
+    return ConfigError(path, expected, shown, hint=hint)
+
+
+def _show(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip() if value is not None else "null"
+
+
+def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def parse_section(model: type[M], data: Any, prefix: str = "") -> M:
+    """Validate ``data`` into ``model``; errors become :class:`ConfigError` under ``prefix``."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise _config_error(exc, prefix, model) from None
+
+
+# --- overrides and loading -----------------------------------------------------------------
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("override", "key.sub=value", repr(item))
+        try:
+            value = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(key, "a YAML value", repr(text), hint=str(exc).splitlines()[0]) from None
+        node = raw
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(".".join(parts[: i + 1]), "a mapping to set a sub-key in", _show(child))
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def load_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a YAML file (or take a dict), apply overrides and validate, task sections included."""
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError("config", "an existing YAML file", str(path))
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(str(path), "valid YAML", None, hint=str(exc)) from None
+        if not isinstance(raw, dict):
+            raise ConfigError(str(path), "a mapping at the top level", type(raw).__name__)
+    import copy
+
+    raw = apply_overrides(copy.deepcopy(raw), overrides)
+    config = parse_section(RunConfig, raw)
+    from polymodal.training.tasks import get_task
+
+    get_task(config.task).validate_config(config)
+    return config
+
+
+def config_to_yaml(config: RunConfig) -> str:
+    """The resolved config (every default filled in) as YAML."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,77 @@
+"""Run logging: ``metrics.jsonl`` lines, TensorBoard scalars, a tqdm bar, and loss plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MetricsLog", "read_metrics", "plot_losses"]
+
+
+class MetricsLog:
+    """Appends one JSON object per logged step to ``metrics.jsonl`` and mirrors it to TensorBoard.
+
+    On resume, lines after the resumed step are dropped (they belong to the lost future of
+    the killed run) and TensorBoard purges its events after that step likewise.
+    """
+
+    def __init__(self, run_dir: Path, *, tensorboard: bool, resume_step: int = 0) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        if resume_step > 0 and self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        elif resume_step == 0 and self.path.exists():
+            self.path.unlink()
+        self._file = open(self.path, "a")
+        self._writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+
+    def log(self, step: int, values: dict[str, Any], *, split: str = "train") -> None:
+        row = {"step": step, "split": split, **values}
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+        if self._writer is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self._writer.add_scalar(f"{split}/{key}", value, step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_losses(run_dir: Path, out: Path) -> Path | None:
+    """Training loss (and each named term) against step, as a PNG; None without data."""
+    rows = [r for r in read_metrics(run_dir) if r.get("split") == "train"]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in rows[-1] if k.startswith("loss")]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in keys:
+        ax.plot([r["step"] for r in rows if key in r], [r[key] for r in rows if key in r], label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,74 @@
+"""Optimiser groups and the learning-rate schedule.
+
+Weight decay follows nanoGPT: tensors with two or more dimensions (matmul and conv weights)
+decay; biases, norms and the names a module lists in ``no_weight_decay()`` (positions,
+special tokens, the logit scale) do not. Frozen parameters are left out entirely.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from polymodal.training.config import OptimizerConfig, ScheduleConfig
+
+__all__ = ["no_weight_decay_names", "param_groups", "build_optimizer", "WarmupCosine", "build_scheduler"]
+
+
+def no_weight_decay_names(model: nn.Module) -> set[str]:
+    """Full parameter names excluded from decay by any submodule's ``no_weight_decay()``."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        hook = getattr(module, "no_weight_decay", None)
+        if callable(hook):
+            names.update(f"{prefix}.{n}" if prefix else n for n in hook())
+    return names
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups over the trainable parameters: decayed and not decayed."""
+    skip = no_weight_decay_names(model)
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (decay if param.ndim >= 2 and name not in skip else no_decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
+    groups = [g for g in param_groups(model, config.weight_decay) if g["params"]]
+    # foreach=False: the per-tensor loop is the same code path on every run, which keeps CPU results repeatable.
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, foreach=False)
+
+
+class WarmupCosine:
+    """``lr(step) / base_lr``: linear warm-up over ``warmup`` steps, then a cosine to ``min_ratio``.
+
+    A plain callable object (not a lambda) so that the scheduler pickles and its state saves.
+    """
+
+    def __init__(self, total_steps: int, warmup: int, min_ratio: float, cosine: bool = True) -> None:
+        self.total_steps = total_steps
+        self.warmup = warmup
+        self.min_ratio = min_ratio
+        self.cosine = cosine
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if not self.cosine:
+            return 1.0
+        span = max(1, self.total_steps - self.warmup)
+        progress = min(1.0, (step - self.warmup) / span)
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: ScheduleConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    factor = WarmupCosine(total_steps, config.warmup_steps, config.min_lr_ratio, cosine=config.name == "cosine")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,134 @@
+"""Training tasks: what a run trains, on which data, with which loss, registered by name.
+
+A run config's ``task`` names a :class:`TrainingTask` in :data:`TASKS`. The task owns the
+``model`` and ``data`` sections (validated by its own strict pydantic models), builds the
+model and the in-memory training set, computes the loss of a batch and evaluates; the
+:class:`~polymodal.training.trainer.Trainer` owns everything generic (optimiser, schedule,
+precision, accumulation, checkpoints, logging, DDP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel
+from torch import Tensor, nn
+
+from polymodal.errors import PolymodalError
+from polymodal.registry import Registry
+from polymodal.training.config import RunConfig, StrictModel, parse_section
+
+__all__ = ["LossOutput", "Prediction", "TrainingTask", "TASKS", "IndexedData", "get_task", "task_names"]
+
+
+@dataclass
+class LossOutput:
+    """A scalar loss plus named terms and metrics (floats) for logging."""
+
+    loss: Tensor
+    terms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """One file's prediction: the best label, its probability and the top alternatives."""
+
+    path: str
+    label: str
+    probability: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+class IndexedData:
+    """A training set held in memory, gathered by index: ``get(indices [b]) -> batch``.
+
+    Random access by index lets the sampler (not a data loader's iterator) own the data
+    position, which makes resuming exact and lets each DDP rank take its slice of the
+    same global batch.
+    """
+
+    def __len__(self) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def get(self, indices: Tensor) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class TrainingTask:
+    """Base class of training tasks.
+
+    Subclasses set ``ModelConfig`` and ``DataConfig`` (strict pydantic models) and implement
+    :meth:`build_model`, :meth:`train_data`, :meth:`loss`, and optionally :meth:`evaluate`
+    (quick metrics during training), :meth:`export` and :meth:`report` (``polymodal eval``).
+    """
+
+    name: ClassVar[str] = ""
+    ModelConfig: ClassVar[type[BaseModel]] = StrictModel
+    DataConfig: ClassVar[type[BaseModel]] = StrictModel
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.model_config = parse_section(self.ModelConfig, config.model, "model")
+        self.data_config = parse_section(self.DataConfig, config.data, "data")
+
+    @classmethod
+    def validate_config(cls, config: RunConfig) -> None:
+        """Fail early, naming the dotted path, on a bad ``model`` or ``data`` section."""
+        parse_section(cls.ModelConfig, config.model, "model")
+        parse_section(cls.DataConfig, config.data, "data")
+
+    def build_model(self) -> nn.Module:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def train_data(self) -> IndexedData:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Any) -> LossOutput:  # pragma: no cover - interface
+        """Loss of one (micro-)batch; call ``model(...)`` so that DDP sees the forward."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Quick held-out metrics during training (for ``checkpoint.best_metric``)."""
+        return {}
+
+    def export(self, model: nn.Module, directory: Path) -> None:
+        """Save the trained model as a self-contained model directory."""
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / "model.safetensors"))
+
+    def report(self, run_dir: Path) -> dict[str, float]:
+        """Full evaluation of a finished run (``polymodal eval``): figures, report.md, plots."""
+        return {}
+
+    def predict(self, run_dir: Path, modality: str, paths: list[Path]) -> list[Prediction]:
+        """Predictions for files of one modality (``polymodal predict``)."""
+        raise PolymodalError(f"task '{self.name}' does not support predict")
+
+    def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
+        """``[len(paths), D]`` embeddings in the model's shared space (``polymodal embed``)."""
+        raise PolymodalError(f"task '{self.name}' does not support embed")
+
+
+TASKS: Registry[type[TrainingTask]] = Registry("training task")
+
+
+def _register_builtin() -> None:
+    # Importing registers them; kept here so that a config naming them always resolves.
+    import polymodal.training.digits_classifier  # noqa: F401
+    import polymodal.training.digits_av  # noqa: F401
+
+
+def task_names() -> list[str]:
+    _register_builtin()
+    return TASKS.names()
+
+
+def get_task(name: str) -> type[TrainingTask]:
+    """The task registered as ``name`` (built-in tasks registered first)."""
+    _register_builtin()
+    return TASKS.get(name, field="task")

@@ -1,0 +1,279 @@
+"""The training loop: seeded, resumable, DDP-aware, with accumulation, clipping and bf16.
+
+One :class:`Trainer` runs one :class:`~polymodal.training.tasks.TrainingTask` into a run
+directory (``config.yaml``, ``checkpoints/``, ``metrics.jsonl``, ``metrics.json``,
+``report.md`` + plots, TensorBoard events). On CPU a run is bit-for-bit repeatable, and a
+run killed at any moment and resumed ends with exactly the weights of an uninterrupted one:
+the checkpoint holds every state the loop consumes (weights, AdamW moments, scheduler,
+torch/numpy/Python RNGs, the sampler's epoch and position) and the data order is a pure
+function of that state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from polymodal.errors import PolymodalError
+from polymodal.training.checkpointing import (
+    atomic_write_text,
+    capture_rng,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    read_best,
+    restore_rng,
+    save_checkpoint,
+    write_best,
+)
+from polymodal.training.config import RunConfig, config_to_yaml
+from polymodal.training.ema import ModelEMA
+from polymodal.training.distributed import DistInfo, all_reduce_mean, barrier, setup_distributed, wrap_model
+from polymodal.training.logging import MetricsLog, plot_losses
+from polymodal.training.optim import build_optimizer, build_scheduler
+from polymodal.training.sampler import GlobalBatchSampler
+from polymodal.training.tasks import TrainingTask, get_task
+
+__all__ = ["Trainer", "TrainResult", "TrainingDiverged", "seed_everything"]
+
+
+class TrainingDiverged(PolymodalError, RuntimeError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    run_dir: Path
+    steps: int
+    final_loss: float
+    train_seconds: float
+    resumed_from: int | None
+    model_dir: Path
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class Trainer:
+    """Trains ``config.task`` into ``config.output_dir``.
+
+    Args:
+        config: a validated :class:`RunConfig`.
+        resume: continue from the latest complete checkpoint in the run directory, if any.
+        dist: the process's place in a DDP run (from :func:`setup_distributed` by default).
+    """
+
+    def __init__(self, config: RunConfig, *, resume: bool = False, dist: DistInfo | None = None) -> None:
+        self.config = config
+        self.resume = resume
+        self.dist = dist or setup_distributed()
+        self.run_dir = Path(config.output_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _trainer_state(self, optimizer, scheduler, sampler, extra: dict) -> dict:
+        return {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": capture_rng(),
+            "sampler": sampler.state_dict(),
+            **extra,
+        }
+
+    def _evaluate(self, task: TrainingTask, model: nn.Module, ema: ModelEMA | None) -> dict[str, float]:
+        # Evaluation must not perturb training: keep the RNG streams and the train mode as they were.
+        rng = capture_rng()
+        model.eval()
+        with torch.no_grad(), (ema.applied(model) if ema is not None else contextlib.nullcontext()):
+            values = task.evaluate(model)
+        model.train()
+        restore_rng(rng)
+        return values
+
+    # --- the loop --------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        cfg, tcfg, info = self.config, self.config.training, self.dist
+        if tcfg.threads:
+            torch.set_num_threads(tcfg.threads)
+        seed_everything(tcfg.seed)
+        task = get_task(cfg.task)(cfg)
+        model = task.build_model().to(info.device)
+        data = task.train_data()
+        sampler = GlobalBatchSampler(len(data), tcfg.seed, rank=info.rank, world_size=info.world_size)
+        optimizer = build_optimizer(model, cfg.optimizer)
+        scheduler = build_scheduler(optimizer, cfg.schedule, tcfg.steps)
+        ema = ModelEMA(model, tcfg.ema_decay) if tcfg.ema_decay else None
+        micro = tcfg.batch_size // tcfg.grad_accum
+        if micro * tcfg.grad_accum != tcfg.batch_size or micro % info.world_size:
+            raise PolymodalError(
+                f"training.batch_size: expected a multiple of grad_accum × world size "
+                f"({tcfg.grad_accum} × {info.world_size}), got {tcfg.batch_size}"
+            )
+
+        step, elapsed_before, best = 0, 0.0, None
+        resumed_from = None
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / "config.yaml", config_to_yaml(cfg))
+        barrier(info)
+        latest = latest_checkpoint(self.ckpt_dir) if self.resume else None
+        if latest is not None:
+            state = load_checkpoint(latest, model, map_location=info.device)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            sampler.load_state_dict(state["sampler"])
+            restore_rng(state["rng"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            step, elapsed_before = int(state["step"]), float(state.get("elapsed", 0.0))
+            best = state.get("best")
+            resumed_from = step
+        elif info.is_main and self.ckpt_dir.exists() and not self.resume:
+            import shutil
+
+            shutil.rmtree(self.ckpt_dir)  # a fresh run must never resume a stale checkpoint by accident
+
+        ddp_model = wrap_model(model, info)
+        model.train()
+        log = MetricsLog(self.run_dir, tensorboard=cfg.logging.tensorboard, resume_step=step) if info.is_main else None
+        bar = None
+        if info.is_main and cfg.logging.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=tcfg.steps, initial=step, desc=cfg.task, unit="step", dynamic_ncols=True, mininterval=1.0)
+
+        def checkpoint(at: int, elapsed: float) -> None:
+            if info.is_main:
+                extra = {"elapsed": elapsed, "best": best}
+                if ema is not None:
+                    extra["ema"] = ema.state_dict()
+                save_checkpoint(self.ckpt_dir, at, model, self._trainer_state(optimizer, scheduler, sampler, extra))
+                prune_checkpoints(self.ckpt_dir, tcfg.checkpoint.keep_last)
+            barrier(info)
+
+        start = time.perf_counter()
+        loss_value = float("nan")
+        try:
+            while step < tcfg.steps:
+                optimizer.zero_grad(set_to_none=True)
+                total = torch.zeros((), device=info.device)
+                terms: dict[str, float] = {}
+                for k in range(tcfg.grad_accum):
+                    batch = data.get(sampler.next_local(micro))
+                    batch = batch.to(info.device) if hasattr(batch, "to") else batch
+                    sync = k == tcfg.grad_accum - 1 or not info.enabled
+                    ctx = contextlib.nullcontext() if sync else ddp_model.no_sync()
+                    with ctx:
+                        with _autocast(info.device, tcfg.precision):
+                            out = task.loss(ddp_model, batch)
+                        (out.loss.float() / tcfg.grad_accum).backward()
+                    total += out.loss.detach().float() / tcfg.grad_accum
+                    for key, value in out.terms.items():
+                        terms[key] = terms.get(key, 0.0) + value / tcfg.grad_accum
+                loss_value = float(all_reduce_mean(total, info))
+                if not math.isfinite(loss_value):
+                    last = latest_checkpoint(self.ckpt_dir)
+                    where = f"the last good checkpoint is {last.path}" if last else "no checkpoint was written yet"
+                    raise TrainingDiverged(
+                        f"loss became {loss_value} at step {step + 1}; stopped before updating the weights "
+                        f"({where}). Lower optimizer.lr or enable training.clip_grad_norm, then --resume."
+                    )
+                grad_norm = None
+                if tcfg.clip_grad_norm is not None:
+                    params = [p for p in model.parameters() if p.requires_grad]
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, tcfg.clip_grad_norm))
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+                step += 1
+                elapsed = elapsed_before + time.perf_counter() - start
+
+                if log is not None and (step % cfg.logging.log_every == 0 or step == tcfg.steps):
+                    row = {"loss": loss_value, "lr": lr, **terms, "elapsed": round(elapsed, 3)}
+                    if grad_norm is not None:
+                        row["grad_norm"] = grad_norm
+                    log.log(step, row)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_value:.4f}")
+                if tcfg.eval_every and (step % tcfg.eval_every == 0 or step == tcfg.steps):
+                    # Every rank evaluates (cheaply) so all take the same best-checkpoint decision.
+                    values = self._evaluate(task, model, ema)
+                    if log is not None and values:
+                        log.log(step, values, split="eval")
+                    metric = tcfg.checkpoint.best_metric
+                    if metric and metric in values:
+                        better = best is None or (
+                            values[metric] > best["value"] if tcfg.checkpoint.best_mode == "max" else values[metric] < best["value"]
+                        )
+                        if better:
+                            best = {"step": step, "metric": metric, "value": values[metric]}
+                            checkpoint(step, elapsed)
+                            if info.is_main:
+                                write_best(self.ckpt_dir, step, metric, values[metric])
+                                prune_checkpoints(self.ckpt_dir, tcfg.checkpoint.keep_last)
+                if tcfg.checkpoint.every and step % tcfg.checkpoint.every == 0 and step < tcfg.steps:
+                    checkpoint(step, elapsed)
+            elapsed = elapsed_before + time.perf_counter() - start
+            checkpoint(step, elapsed)
+        finally:
+            if bar is not None:
+                bar.close()
+            if log is not None:
+                log.close()
+
+        model_dir = self.run_dir / "model"
+        if info.is_main:
+            model.eval()
+            with ema.applied(model) if ema is not None else contextlib.nullcontext():
+                task.export(model, model_dir)
+            self._write_summary(step, loss_value, elapsed, resumed_from)
+        barrier(info)
+        return TrainResult(self.run_dir, step, loss_value, elapsed, resumed_from, model_dir)
+
+    def _write_summary(self, steps: int, loss: float, seconds: float, resumed_from: int | None) -> None:
+        path = self.run_dir / "metrics.json"
+        figures = json.loads(path.read_text()) if path.exists() else {}
+        figures.update({"steps": steps, "final_loss": loss, "train_seconds": round(seconds, 2)})
+        best = read_best(self.ckpt_dir)
+        if best:
+            figures[f"best_{best['metric']}"] = best["value"]
+        atomic_write_text(path, json.dumps(figures, indent=2))
+        plot = plot_losses(self.run_dir, self.run_dir / "loss.png")
+        report = self.run_dir / "report.md"
+        if not report.exists():
+            lines = [
+                f"# Run `{self.config.task}`",
+                "",
+                f"- steps: {steps}" + (f" (resumed from step {resumed_from})" if resumed_from else ""),
+                f"- final training loss: {loss:.4f}",
+                f"- training time: {seconds:.1f} s",
+                "",
+            ]
+            if plot:
+                lines += ["![training loss](loss.png)", ""]
+            report.write_text("\n".join(lines))

@@ -1,0 +1,44 @@
+"""Pieces of the digits-av task: image shifts, label-aware InfoNCE, the noise-aware silence trim."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from polymodal.training.digits_av.task import label_info_nce, random_shift
+
+
+def test_random_shift_moves_whole_images_and_fills_the_border() -> None:
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1)
+    out = random_shift(x, 1, -1.0)
+    assert out.shape == x.shape
+    filled = {int((image == -1).sum()) for image in out}
+    assert filled <= {0, 3, 4, 7} and len(filled) > 1  # no shift, a row or column, or both
+    unshifted = [image for image in out if not (image == -1).any()]
+    assert all(torch.equal(image, x[0]) for image in unshifted)
+
+
+def test_label_infonce_is_clip_infonce_with_distinct_labels_and_lower_with_shared_ones() -> None:
+    from polymodal.objectives.contrastive import info_nce
+
+    a, b = F.normalize(torch.randn(6, 8), dim=-1), F.normalize(torch.randn(6, 8), dim=-1)
+    scale = torch.tensor(10.0)
+    torch.testing.assert_close(label_info_nce(a, b, torch.arange(6), scale), info_nce(a, b, scale)[0])
+    assert label_info_nce(a, b, torch.tensor([0, 0, 1, 1, 2, 2]), scale) < info_nce(a, b, scale)[0]
+
+
+def test_noise_aware_trim_keeps_the_trained_threshold_on_clean_clips_and_lowers_it_for_noise() -> None:
+    pytest.importorskip("polymodal.modalities.audio")
+    from polymodal.modalities.audio import AudioClip
+    from polymodal.training.digits_av.inference import noise_aware_trim_db
+
+    rate = 16000
+    t = np.arange(int(0.4 * rate)) / rate
+    word = (0.3 * np.sin(2 * np.pi * 220 * t) * np.hanning(len(t))).astype(np.float32)
+    silence = np.zeros(rate // 2, dtype=np.float32)
+    clean = np.concatenate([silence, word, silence])
+    noisy = clean + np.random.default_rng(0).normal(0, 0.003, clean.shape).astype(np.float32)
+    options = {"num_mel_bins": 32, "trim_silence": 40.0, "cmvn": "utterance", "fixed_frames": 32, "mean": None, "std": None}
+    assert noise_aware_trim_db(AudioClip(clean[None], rate), options) == 40.0
+    assert noise_aware_trim_db(AudioClip(noisy[None], rate), options) < 40.0
+    assert noise_aware_trim_db(AudioClip(noisy[None], rate), {**options, "trim_silence": None}) is None
