@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_compare():
+    # The script imports its sibling benchmarks/_paths.py, as it does when run from the root
+    # (that module takes the folder off sys.path again).
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location("fusion_compare", ROOT / "benchmarks" / "fusion_compare.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
