@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from polymodal.training.digits_av.task import label_info_nce, random_shift
+from polymodal.training.digits_av.task import _AudioAugment, augment_audio, label_info_nce, random_shift
 
 
 def test_random_shift_moves_whole_images_and_fills_the_border() -> None:
@@ -42,3 +42,37 @@ def test_noise_aware_trim_keeps_the_trained_threshold_on_clean_clips_and_lowers_
     assert noise_aware_trim_db(AudioClip(clean[None], rate), options) == 40.0
     assert noise_aware_trim_db(AudioClip(noisy[None], rate), options) < 40.0
     assert noise_aware_trim_db(AudioClip(noisy[None], rate), {**options, "trim_silence": None}) is None
+
+
+def test_spec_augment_zeroes_one_band_and_one_span_per_clip() -> None:
+    torch.manual_seed(0)
+    features = torch.randn(64, 32, 128) + 10.0  # no natural zeros
+    out = augment_audio(features, _AudioAugment(freq_mask=12, time_mask=4))
+    assert out.shape == features.shape and not torch.equal(out, features)
+    zero = out == 0
+    for clip in range(64):
+        bins = zero[clip].all(dim=0).nonzero().flatten()  # a masked bin is zero in every frame
+        frames = zero[clip].all(dim=1).nonzero().flatten()
+        assert len(bins) <= 12 and len(frames) <= 4
+        for idx in (bins, frames):  # one contiguous band / span
+            assert len(idx) == 0 or int(idx[-1] - idx[0]) == len(idx) - 1
+        kept = ~zero[clip]
+        assert torch.equal(out[clip][kept], features[clip][kept])  # everything else untouched
+    assert zero.all(dim=1).any(dim=1).float().mean() > 0.5  # most clips lose a band
+
+
+def test_frequency_shift_moves_the_mel_axis_and_repeats_the_edge_bin() -> None:
+    torch.manual_seed(1)
+    features = torch.arange(128.0).expand(16, 32, 128)
+    out = augment_audio(features, _AudioAugment(freq_shift=2))
+    shift = 64 - out[:, 0, 64]  # bin 64 now holds bin 64 - shift
+    assert set(shift.tolist()) <= {-2.0, -1.0, 0.0, 1.0, 2.0} and len(set(shift.tolist())) > 1
+    for clip in range(16):
+        s = int(shift[clip])
+        expected = (torch.arange(128) - s).clamp(0, 127).float()
+        assert torch.equal(out[clip, 0], expected)
+
+
+def test_no_augmentation_is_the_identity() -> None:
+    features = torch.randn(4, 32, 128)
+    assert augment_audio(features, _AudioAugment()) is features

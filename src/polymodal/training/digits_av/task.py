@@ -70,6 +70,17 @@ class _Audio(StrictModel):
     fixed_frames: int = Field(32, gt=0)
 
 
+class _AudioAugment(StrictModel):
+    # Vocal-tract-length perturbation, approximated: shift every mel bin of a clip by a random
+    # whole number of bins in [-s, s] (a longer or shorter vocal tract scales formants, which
+    # on the mel axis is close to a shift). New speakers are what the test holds out.
+    freq_shift: int = Field(0, ge=0, le=8)
+    # SpecAugment (Park et al., 2019): zero one random band of up to this many mel bins and
+    # one random span of up to this many frames per clip.
+    freq_mask: int = Field(0, ge=0, le=64)
+    time_mask: int = Field(0, ge=0, le=16)
+
+
 class _Data(StrictModel):
     dataset: Literal["digits-av"] = "digits-av"
     # Where the dataset is built (root/digits-av); None = polymodal's cache folder.
@@ -81,6 +92,7 @@ class _Data(StrictModel):
     # Training images are shifted by up to this many pixels (each axis, uniformly); 0 = none.
     image_shift: int = Field(0, ge=0, le=2)
     audio: _Audio = _Audio()
+    audio_augment: _AudioAugment = _AudioAugment()
 
 
 @dataclass
@@ -103,7 +115,7 @@ class _PairedTrainSet(IndexedData):
     The image draw uses the global torch RNG, which checkpoints save, so resuming replays it.
     """
 
-    def __init__(self, audio, image, image_shift: int = 0) -> None:
+    def __init__(self, audio, image, image_shift: int = 0, audio_augment: _AudioAugment | None = None) -> None:
         from polymodal.modalities.audio import AudioBatch
 
         self._audio_batch = AudioBatch
@@ -114,6 +126,7 @@ class _PairedTrainSet(IndexedData):
         self.counts = counts
         self.offsets = torch.cumsum(counts, 0) - counts
         self.image_shift = image_shift
+        self.audio_augment = audio_augment or _AudioAugment()
         # Standardised background (a zero pixel) for the border a shift uncovers.
         self.background = float(image.inputs.min())
 
@@ -124,7 +137,7 @@ class _PairedTrainSet(IndexedData):
         labels = self.audio.labels[indices]
         pick = (torch.rand(len(indices)) * self.counts[labels]).long()
         images = self.by_label[self.offsets[labels] + pick]
-        feats = self.audio.inputs[indices]
+        feats = augment_audio(self.audio.inputs[indices], self.audio_augment)
         lengths = torch.full((len(indices),), feats.shape[1], dtype=torch.long)
         pixels = self.image.inputs[images]
         if self.image_shift:
@@ -143,6 +156,30 @@ def label_info_nce(a: Tensor, b: Tensor, labels: Tensor, scale: Tensor) -> Tenso
     def one_way(x: Tensor) -> Tensor:
         return (torch.logsumexp(x, dim=1) - torch.logsumexp(x.masked_fill(~positive, float("-inf")), dim=1)).mean()
     return (one_way(logits) + one_way(logits.T)) / 2
+
+
+def augment_audio(features: Tensor, options: _AudioAugment) -> Tensor:
+    """Speaker and SpecAugment perturbations of standardised features ``[B, T, F]``.
+
+    Draws from the global torch RNG (saved in checkpoints, so a resumed run replays them).
+    """
+    b, t, f = features.shape
+    if options.freq_shift:
+        s = options.freq_shift
+        shift = torch.randint(-s, s + 1, (b,))
+        bins = (torch.arange(f)[None, :] - shift[:, None]).clamp(0, f - 1)  # edge bins repeat
+        features = features.gather(2, bins[:, None, :].expand(b, t, f))
+    if options.freq_mask or options.time_mask:
+        features = features.clone()
+        for size, axis, length in ((options.freq_mask, 2, f), (options.time_mask, 1, t)):
+            if not size:
+                continue
+            width = torch.randint(0, size + 1, (b,))
+            start = (torch.rand(b) * (length - width + 1)).long()
+            pos = torch.arange(length)[None, :]
+            band = (pos >= start[:, None]) & (pos < (start + width)[:, None])  # [B, length]
+            features.masked_fill_(band[:, None, :] if axis == 2 else band[:, :, None], 0.0)
+    return features
 
 
 def random_shift(pixels: Tensor, max_shift: int, fill: float) -> Tensor:
@@ -274,7 +311,8 @@ class DigitsAVTask(TrainingTask):
 
     def train_data(self) -> IndexedData:
         data = self.dataset()
-        return _PairedTrainSet(data.audio["train"], data.image["train"], self.data_config.image_shift)
+        d = self.data_config
+        return _PairedTrainSet(data.audio["train"], data.image["train"], d.image_shift, d.audio_augment)
 
     def loss(self, model: nn.Module, batch: DigitsAVBatch) -> LossOutput:
         out = model({"image": batch.images, "audio": batch.audio})
