@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.encoder.block import Activation, Block
+from polymodal.encoder.init import init_transformer_weights_
 from polymodal.encoder.positions import LearnedPositions, SinusoidalPositions
 from polymodal.errors import ConfigError, InputError
 from polymodal.tokens import Tokens
@@ -153,14 +154,7 @@ class TransformerEncoder(nn.Module):
     # --- parameters ------------------------------------------------------------------
     def reset_parameters(self) -> None:
         """Truncated-normal(0.02) linear weights and zero biases, as ViT and BERT initialise."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_transformer_weights_(self)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.encoder.block import Block
+from polymodal.encoder.init import init_transformer_weights_
 from polymodal.tokens import Tokens
 
 __all__ = ["CoAttentionStreams"]
@@ -57,10 +58,7 @@ class CoAttentionStreams(nn.Module):
         )
         self.norm = nn.ModuleDict({m: nn.LayerNorm(dim, eps=1e-6) for m in modalities})
         self.depth = depth
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+        init_transformer_weights_(self)
 
     @staticmethod
     def _context(states: dict[str, Tensor], masks: dict[str, Tensor], name: str) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from polymodal.checkpoints.io import PretrainedModel
 from polymodal.encoder.block import Activation, Block
+from polymodal.encoder.init import init_transformer_weights_
 from polymodal.encoder.positions import LearnedPositions
 from polymodal.errors import ConfigError, InputError
 from polymodal.models.generation import DecoderCaches, GenerationConfig, GenerationOutput, generate
@@ -120,11 +121,7 @@ class Captioner(PretrainedModel, model_type="captioner"):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_transformer_weights_(self)
         nn.init.normal_(self.token_embed.weight, std=0.02)
 
     def no_weight_decay(self) -> set[str]:
