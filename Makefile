@@ -26,7 +26,7 @@ test-fast: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 bench: setup
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script --quick || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -238,7 +238,8 @@ def _bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench_run(args: argparse.Namespace) -> int:
-    scripts = sorted(args.dir.glob("*.py")) if args.dir.is_dir() else []
+    # Files starting with "_" are the scripts' helpers (benchmarks/_paths.py), not benchmarks.
+    scripts = sorted(p for p in args.dir.glob("*.py") if not p.name.startswith("_")) if args.dir.is_dir() else []
     if args.names:
         scripts = [s for s in scripts if s.stem in set(args.names)]
         missing = set(args.names) - {s.stem for s in scripts}
