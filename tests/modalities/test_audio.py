@@ -166,17 +166,3 @@ def test_bad_audio_raises(tmp_path):
         AudioTransform()(np.zeros(100, np.float32))
     with pytest.raises(InputError, match="window"):
         AudioTransform(window="blackman")
-
-
-def test_fbank_is_fast_enough():
-    import time
-
-    wave = torch.from_numpy(tone(10.0))
-    kaldi_fbank(wave)
-    best = float("inf")
-    for _ in range(5):  # best of several: the machine is shared
-        start = time.perf_counter()
-        kaldi_fbank(wave)
-        best = min(best, time.perf_counter() - start)
-    # Goal: >= 500x real time on a quiet core (benchmarks/tokenizers.py measures it); a loose bound here.
-    assert 10.0 / best > 50
