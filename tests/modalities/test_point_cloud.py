@@ -55,6 +55,38 @@ def test_fps_and_knn_match_brute_force():
             assert neighbours[i, s].tolist() == reference_knn(c.numpy(), centres[i, s].numpy(), 5)
 
 
+def numpy_fps(points: np.ndarray, n: int) -> list[int]:
+    """Plain vectorised FPS, one cloud: the running distance to the chosen set, then its argmax."""
+    chosen, nearest = [0], ((points - points[0]) ** 2).sum(1)
+    while len(chosen) < n:
+        chosen.append(int(nearest.argmax()))
+        nearest = np.minimum(nearest, ((points - points[chosen[-1]]) ** 2).sum(1))
+    return chosen
+
+
+def test_knn_on_large_padded_clouds_matches_brute_force():
+    """Clouds big enough for block pruning (P >= 2048 at k = 16), padded to one batch."""
+    gen = torch.Generator().manual_seed(2)
+    sizes, k = [3000, 2200], 16
+    padded = torch.zeros(2, 3000, 3, dtype=torch.float64)
+    mask = torch.zeros(2, 3000, dtype=torch.bool)
+    for i, n in enumerate(sizes):
+        # A dense blob beside a sparse shell: neighbourhoods of very different radii.
+        blob = torch.randn(n // 2, 3, generator=gen, dtype=torch.float64) * 0.05
+        shell = torch.nn.functional.normalize(torch.randn(n - n // 2, 3, generator=gen, dtype=torch.float64), dim=1)
+        padded[i, :n] = torch.cat([blob, shell])[torch.randperm(n, generator=gen)]
+        mask[i, :n] = True
+    centres_index, _ = farthest_point_sample(padded, 300, mask)
+    for i, n in enumerate(sizes):  # FPS over blocks of the padded batch = plain FPS per cloud
+        assert centres_index[i].tolist() == numpy_fps(padded[i, :n].numpy(), 300)
+    centres = torch.gather(padded, 1, centres_index[..., None].expand(-1, -1, 3))
+    neighbours = knn_group(padded, centres, k, mask)
+    for i, n in enumerate(sizes):
+        d = ((padded[i, :n, None, :] - centres[i, None, :, :]) ** 2).sum(-1)  # [n, S]
+        expected = d.argsort(dim=0, stable=True)[:k].T  # [S, k]
+        assert torch.equal(neighbours[i], expected)
+
+
 def test_knn_with_fewer_points_than_k_repeats_nearest():
     pts = torch.rand(1, 3, 3)
     idx = knn_group(pts, pts[:, :1], 5)
