@@ -64,12 +64,13 @@ def numpy_fps(points: np.ndarray, n: int) -> list[int]:
     return chosen
 
 
-def test_knn_on_large_padded_clouds_matches_brute_force():
-    """Clouds big enough for block pruning (P >= 2048 at k = 16), padded to one batch."""
+@pytest.mark.parametrize("sizes", [[3000, 2200], [4500, 3000]], ids=["one-pruning-level", "two-pruning-levels"])
+def test_fps_and_knn_on_large_padded_clouds_match_references(sizes):
+    """Clouds big enough for kNN's block pruning (k = 16: P >= 512 one level, >= 4096 two)."""
     gen = torch.Generator().manual_seed(2)
-    sizes, k = [3000, 2200], 16
-    padded = torch.zeros(2, 3000, 3, dtype=torch.float64)
-    mask = torch.zeros(2, 3000, dtype=torch.bool)
+    k = 16
+    padded = torch.zeros(2, sizes[0], 3, dtype=torch.float64)
+    mask = torch.zeros(2, sizes[0], dtype=torch.bool)
     for i, n in enumerate(sizes):
         # A dense blob beside a sparse shell: neighbourhoods of very different radii.
         blob = torch.randn(n // 2, 3, generator=gen, dtype=torch.float64) * 0.05

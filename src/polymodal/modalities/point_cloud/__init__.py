@@ -2,7 +2,8 @@
 
 from polymodal.modalities.base import MODALITIES, ModalitySpec
 from polymodal.modalities.point_cloud.io import POINT_CLOUD_EXTENSIONS, PointCloud, read_ply, read_point_cloud
-from polymodal.modalities.point_cloud.sampling import farthest_point_sample, gather_points, knn_group
+from polymodal.modalities.point_cloud.knn import knn_group
+from polymodal.modalities.point_cloud.sampling import farthest_point_sample, gather_points
 from polymodal.modalities.point_cloud.tokenizer import PointTokenizer, SetAbstraction
 from polymodal.modalities.point_cloud.transform import (
     PointCloudBatch,

@@ -1,8 +1,8 @@
-"""Farthest point sampling and k-nearest-neighbour grouping, batched and vectorised in torch.
+"""Farthest point sampling, batched and vectorised in torch.
 
 Clouds of different sizes share one padded tensor ``[B, P, 3]`` with a mask ``[B, P]``
-(True = real point); padding is never sampled nor grouped. The loops run over the
-number of centres only (FPS is sequential by nature); every step works on the whole batch.
+(True = real point); padding is never sampled. The loop runs over the number of centres
+(FPS is sequential by nature); every step works on the whole batch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import Tensor
 
 from polymodal.errors import InputError
 
-__all__ = ["farthest_point_sample", "knn_group", "gather_points"]
+__all__ = ["farthest_point_sample", "gather_points"]
 
 
 def gather_points(values: Tensor, index: Tensor) -> Tensor:
@@ -91,80 +91,3 @@ def farthest_point_sample(
     sample_mask = torch.arange(s, device=device)[None, :] < counts[:, None]
     index = torch.where(sample_mask, index, index[:, :1])
     return index, sample_mask
-
-
-# kNN scans each centre's distances in blocks of this many points; with at least
-# ``_KNN_MIN_BLOCKS_PER_K * k`` blocks, pruning whole blocks beats one top-k over every point.
-_KNN_BLOCK = 32
-_KNN_MIN_BLOCKS_PER_K = 4
-
-
-def knn_group(points: Tensor, centres: Tensor, k: int, mask: Tensor | None = None) -> Tensor:
-    """The ``k`` nearest real points of each centre, nearest first.
-
-    Args:
-        points: ``[B, P, 3]``; centres: ``[B, S, 3]``; mask: ``[B, P]`` True at real points.
-
-    Returns:
-        ``index [B, S, k]`` into ``points``. A cloud with fewer than ``k`` real points
-        repeats each centre's nearest neighbour in the missing slots, which leaves a
-        max-pool over the group unchanged.
-    """
-    if points.ndim != 3 or centres.ndim != 3 or points.shape[0] != centres.shape[0]:
-        raise InputError("points/centres", "[B, P, 3] and [B, S, 3]", (tuple(points.shape), tuple(centres.shape)))
-    b, p, _ = points.shape
-    s = centres.shape[1]
-    kk = min(k, p)
-    pruned = p >= _KNN_MIN_BLOCKS_PER_K * kk * _KNN_BLOCK
-    padded = -(-p // _KNN_BLOCK) * _KNN_BLOCK if pruned else p
-    # ||c - x||² as one batched matmul over augmented vectors [c, 1, ||c||²]·[-2x, ||x||², 1].
-    # Padding (and the points that fill the last block) get ||x||² = inf, so their distances
-    # are inf without a masking pass.
-    norms = points.square().sum(-1, keepdim=True)
-    if mask is not None:
-        norms = norms.masked_fill(~mask[..., None], float("inf"))
-        points = points.masked_fill(~mask[..., None], 0.0)
-    right = torch.cat([-2.0 * points, norms, points.new_ones(b, p, 1)], dim=-1)  # [B, P, 5]
-    if padded > p:
-        filler = right.new_zeros(b, padded - p, 5)
-        filler[..., 3] = float("inf")
-        right = torch.cat([right, filler], dim=1)
-    right = right.transpose(1, 2)
-    left = torch.cat([centres, centres.new_ones(b, s, 1), centres.square().sum(-1, keepdim=True)], dim=-1)
-    # Chunks of centres keep each thread's share of the [B, chunk, P] distances about 4 MB.
-    # One buffer serves every chunk: a fresh one per chunk costs page faults that measured
-    # up to half the run time once the allocator has returned the memory to the system.
-    chunk = min(s, max(1, (min(torch.get_num_threads(), 4) << 20) // max(1, b * padded)))
-    buffer = left.new_empty(b * chunk * padded)
-    dist = left.new_empty(b, s, kk)
-    index = torch.empty(b, s, kk, dtype=torch.long, device=left.device)
-    for s0 in range(0, s, chunk):
-        c = min(chunk, s - s0)
-        d = torch.bmm(left[:, s0 : s0 + c], right, out=buffer[: b * c * padded].view(b, c, padded))
-        if pruned:
-            dist[:, s0 : s0 + c], index[:, s0 : s0 + c] = _knn_in_nearest_blocks(d, kk)
-        else:
-            dist[:, s0 : s0 + c], index[:, s0 : s0 + c] = d.topk(kk, dim=-1, largest=False, sorted=True)
-    if kk < k:
-        index = torch.cat([index, index[..., :1].expand(-1, -1, k - kk)], dim=-1)
-        dist = torch.cat([dist, dist.new_full((b, s, k - kk), float("inf"))], dim=-1)
-    # Slots that only found padding (inf) repeat the nearest real neighbour.
-    return torch.where(torch.isinf(dist), index[..., :1], index)
-
-
-def _knn_in_nearest_blocks(dist: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Exact top-``k`` smallest of ``dist [B, C, P]`` (P a multiple of the block), sorted.
-
-    The ``k`` blocks with the smallest minima hold at least ``k`` points at or below
-    ``tau``, the largest of those minima, while every other block's points lie at or above
-    it: so the ``k`` nearest are among the ``k`` blocks' points. Two small top-k calls (over
-    block minima, then over ``k`` blocks' points) replace one over all ``P``, which CPU
-    top-k makes the dominant cost (about 2x faster at P = 8192).
-    """
-    b, c, p = dist.shape
-    blocks = dist.view(b, c, p // _KNN_BLOCK, _KNN_BLOCK)
-    chosen = blocks.amin(dim=-1).topk(k, dim=-1, largest=False, sorted=False).indices  # [B, C, k]
-    candidates = torch.gather(blocks, 2, chosen[..., None].expand(-1, -1, -1, _KNN_BLOCK)).view(b, c, k * _KNN_BLOCK)
-    value, slot = candidates.topk(k, dim=-1, largest=False, sorted=True)
-    index = torch.gather(chosen, 2, slot // _KNN_BLOCK) * _KNN_BLOCK + slot % _KNN_BLOCK
-    return value, index

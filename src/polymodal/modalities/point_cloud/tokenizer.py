@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from polymodal.errors import InputError
 from polymodal.modalities.base import TOKENIZERS, Tokenizer
-from polymodal.modalities.point_cloud.sampling import farthest_point_sample, gather_points, knn_group
+from polymodal.modalities.point_cloud.knn import knn_group
+from polymodal.modalities.point_cloud.sampling import farthest_point_sample, gather_points
 from polymodal.modalities.point_cloud.transform import PointCloudBatch
 from polymodal.tokens import Tokens
 
