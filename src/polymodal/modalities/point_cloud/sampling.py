@@ -69,25 +69,27 @@ def farthest_point_sample(
     planes[:, :, :p] = points.permute(2, 0, 1)
     dist = torch.empty_like(nearest)
     diff = torch.empty_like(nearest)
+    x, y, z = planes.unbind(0)
+    flat_planes = planes.view(3, b * padded)
     nearest_blocks = nearest.view(b, blocks, block)
     block_rows = nearest.view(b * blocks, block)
     block_offsets = torch.arange(b, device=device) * blocks
-    current = first
-    rows = torch.arange(b, device=device)
+    # Indices into the batch flattened to [B * P] (one index_select per step, no offsets).
+    current = first + torch.arange(b, device=device) * padded
     chosen = []
     for _ in range(s):
         chosen.append(current)
-        centre = planes[:, rows, current]  # [3, B]
-        torch.sub(planes[0], centre[0, :, None], out=dist)
+        cx, cy, cz = flat_planes.index_select(1, current).unsqueeze(2).unbind(0)  # [B, 1] each
+        torch.sub(x, cx, out=dist)
         dist.mul_(dist)
-        for axis in (1, 2):
-            torch.sub(planes[axis], centre[axis, :, None], out=diff)
-            dist.addcmul_(diff, diff)
+        torch.sub(y, cy, out=diff)
+        dist.addcmul_(diff, diff)
+        torch.sub(z, cz, out=diff)
+        dist.addcmul_(diff, diff)
         torch.minimum(nearest, dist, out=nearest)
-        best_block = nearest_blocks.amax(dim=2).argmax(dim=1)  # [B]
-        within = block_rows.index_select(0, best_block + block_offsets).argmax(dim=1)
-        current = best_block * block + within
-    index = torch.stack(chosen, dim=1)  # [B, S]
+        best_row = nearest_blocks.amax(dim=2).argmax(dim=1).add_(block_offsets)  # [B] rows of block_rows
+        current = block_rows.index_select(0, best_row).argmax(dim=1).add_(best_row * block)
+    index = torch.stack(chosen, dim=1) - torch.arange(b, device=device)[:, None] * padded  # [B, S]
     sample_mask = torch.arange(s, device=device)[None, :] < counts[:, None]
     index = torch.where(sample_mask, index, index[:, :1])
     return index, sample_mask
