@@ -39,16 +39,24 @@ def vit_flops(batch: int, image: int, patch: int, dim: int, depth: int, mlp: int
     return batch * (depth * per_layer + embed)
 
 
-def matmul_peak(size: int, repeats: int) -> float:
+def matmul_peak(size: int, repeats: int, device: torch.device) -> float:
     """fp32 FLOP/s of a large square ``torch.mm``: the best of ``repeats``."""
-    a, b, c = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
+    a, b, c = (torch.empty(size, size, device=device).normal_() for _ in range(3))
     torch.mm(a, b, out=c)
     best = float("inf")
     for _ in range(repeats):  # into one output: the peak of the multiply, not of page faults
+        synchronize(device)
         start = CLOCK()
         torch.mm(a, b, out=c)
+        synchronize(device)
         best = min(best, CLOCK() - start)
     return 2 * size**3 / best
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU) so that wall time covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 # The clock that times a call. "cpu" (this process's CPU seconds, all threads, divided by
@@ -56,7 +64,9 @@ def matmul_peak(size: int, repeats: int) -> float:
 CLOCK: Callable[[], float] = time.perf_counter
 
 
-def interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1, device: torch.device = torch.device("cpu")
+) -> dict[str, float]:
     """Median seconds per call of each function, alternating their order every repeat."""
     for fn in fns.values():
         for _ in range(warmup):
@@ -65,8 +75,10 @@ def interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 
     names = list(fns)
     for r in range(repeats):
         for name in names if r % 2 == 0 else reversed(names):
+            synchronize(device)
             start = CLOCK()
             fns[name]()
+            synchronize(device)
             times[name].append(CLOCK() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -76,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--quick", action="store_true", help="small batch, few repeats (< 60 s on 2 cores)")
     parser.add_argument("--json", type=Path, help="write the figures as one flat JSON object")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None, help="images per step (default 8; 64 on a GPU)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same comparison on a GPU")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument(
         "--clock", choices=["wall", "cpu"], default="wall",
@@ -96,7 +109,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    batch = args.batch or (1 if args.quick else 8)
+    device = torch.device(args.device)
+    batch = args.batch or (1 if args.quick else 64 if device.type == "cuda" else 8)
     repeats = args.repeats or (3 if args.quick else 7)
     image, patch, dim, depth, mlp = 224, 16, 768, 12, 3072
 
@@ -109,11 +123,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(tmp)
         ours = from_huggingface(tmp)
-    pixels = torch.randn(batch, 3, image, image)
+    ours, hf = ours.to(device), hf.to(device)
+    pixels = torch.randn(batch, 3, image, image, device=device)
     with torch.no_grad():
         diff = (ours.encode_image(pixels[:1]) - hf(pixel_values=pixels[:1]).last_hidden_state[:, 0]).abs().max().item()
 
-    peak = matmul_peak(2048 if args.quick else 4096, 3)
+    peak = matmul_peak(2048 if args.quick else 8192 if device.type == "cuda" else 4096, 10 if device.type == "cuda" else 3, device)
     flops = vit_flops(batch, image, patch, dim, depth, mlp)
 
     # Forward, fp32, inference mode (both models in eval).
@@ -127,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         with torch.inference_mode():
             hf(pixel_values=pixels)
 
-    fwd = interleaved({"polymodal": ours_forward, "transformers": hf_forward}, repeats)
+    fwd = interleaved({"polymodal": ours_forward, "transformers": hf_forward}, repeats, device=device)
 
     # One training step: forward, a loss on the pooled CLS, backward, AdamW.
     ours.train(), hf.train()
@@ -146,26 +161,27 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         opt_hf.step()
         opt_hf.zero_grad(set_to_none=True)
 
-    train = interleaved({"polymodal": ours_step, "transformers": hf_step}, 2 if args.quick else repeats)
+    train = interleaved({"polymodal": ours_step, "transformers": hf_step}, 2 if args.quick else repeats, device=device)
 
     # bf16 autocast forward vs fp32 forward, polymodal only, interleaved.
     ours.eval()
 
     def ours_bf16() -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
             ours(pixels)
 
     hf.eval()
 
     def hf_bf16() -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
             hf(pixel_values=pixels)
 
-    bf16 = interleaved({"fp32": ours_forward, "bf16": ours_bf16, "hf_fp32": hf_forward, "hf_bf16": hf_bf16}, repeats)
+    bf16 = interleaved({"fp32": ours_forward, "bf16": ours_bf16, "hf_fp32": hf_forward, "hf_bf16": hf_bf16}, repeats, device=device)
 
     results = {
         "batch": batch,
         "threads": args.threads,
+        "device": str(device),
         "clock": args.clock,
         "allocator": allocator,
         "max_abs_diff": diff,
@@ -185,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "bf16_speedup_transformers": bf16["hf_fp32"] / bf16["hf_bf16"],
     }
     print(
-        f"ViT-B/16, batch {batch} at {image} px, {args.threads} threads, median of {repeats} interleaved repeats, "
+        f"ViT-B/16 on {device}, batch {batch} at {image} px, {args.threads} threads, median of {repeats} interleaved repeats, "
         f"{args.clock} clock, allocator {allocator}"
     )
     print(f"max |polymodal - transformers| on the pooled CLS: {diff:.2e}")

@@ -188,7 +188,7 @@ class TransformerEncoder(nn.Module):
         if x.shape[-1] != self.config.dim:
             raise InputError("tokens.embeddings", f"width D={self.config.dim}", f"D={x.shape[-1]}")
         if self.pos_embed is not None:
-            x = x + self.pos_embed(x.shape[1]).to(x.dtype)
+            x = x + self.pos_embed(x.shape[1]).to(device=x.device, dtype=x.dtype)
         if self.cls_token is not None:
             b = x.shape[0]
             x = torch.cat([self.cls_token.expand(b, -1, -1).to(x.dtype), x], dim=1)

@@ -139,9 +139,10 @@ def kaldi_fbank(waveform: Tensor, config: FbankConfig = FbankConfig(), *, dtype:
     if c.preemphasis != 0.0:
         previous = torch.cat([frames[:, :1], frames[:, :-1]], dim=1)
         frames = frames - c.preemphasis * previous
-    frames = frames * kaldi_window(c.window, length).to(dtype)
+    # The cached window and filters are float64 on the CPU; they follow the waveform's device.
+    frames = frames * kaldi_window(c.window, length).to(device=frames.device, dtype=dtype)
     spectrum = torch.fft.rfft(frames, n=c.n_fft)  # zero-padding to n_fft happens inside rfft
     power = spectrum.real.square() + spectrum.imag.square()  # [F, n_fft/2 + 1]
     mel = kaldi_mel_matrix(c.num_mel_bins, c.n_fft, c.sample_rate, c.low_freq, c.high_freq)
-    energies = power @ mel.to(dtype)  # [F, bins]
+    energies = power @ mel.to(device=power.device, dtype=dtype)  # [F, bins]
     return torch.log(energies.clamp_min(LOG_FLOOR)).to(torch.float32)

@@ -161,13 +161,14 @@ def label_info_nce(a: Tensor, b: Tensor, labels: Tensor, scale: Tensor) -> Tenso
 def augment_audio(features: Tensor, options: _AudioAugment) -> Tensor:
     """Speaker and SpecAugment perturbations of standardised features ``[B, T, F]``.
 
-    Draws from the global torch RNG (saved in checkpoints, so a resumed run replays them).
+    Draws from the global (CPU) torch RNG, saved in checkpoints, so a resumed run replays them;
+    the draws then move to the features' device.
     """
     b, t, f = features.shape
     if options.freq_shift:
         s = options.freq_shift
         shift = torch.randint(-s, s + 1, (b,))
-        bins = (torch.arange(f)[None, :] - shift[:, None]).clamp(0, f - 1)  # edge bins repeat
+        bins = (torch.arange(f)[None, :] - shift[:, None]).clamp(0, f - 1).to(features.device)  # edge bins repeat
         features = features.gather(2, bins[:, None, :].expand(b, t, f))
     if options.freq_mask or options.time_mask:
         features = features.clone()
@@ -177,7 +178,7 @@ def augment_audio(features: Tensor, options: _AudioAugment) -> Tensor:
             width = torch.randint(0, size + 1, (b,))
             start = (torch.rand(b) * (length - width + 1)).long()
             pos = torch.arange(length)[None, :]
-            band = (pos >= start[:, None]) & (pos < (start + width)[:, None])  # [B, length]
+            band = ((pos >= start[:, None]) & (pos < (start + width)[:, None])).to(features.device)  # [B, length]
             features.masked_fill_(band[:, None, :] if axis == 2 else band[:, :, None], 0.0)
     return features
 
@@ -189,9 +190,10 @@ def random_shift(pixels: Tensor, max_shift: int, fill: float) -> Tensor:
     padded = F.pad(pixels, (s, s, s, s), value=fill)
     dy = torch.randint(0, 2 * s + 1, (b,))
     dx = torch.randint(0, 2 * s + 1, (b,))
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(b, pixels.shape[1], h, w + 2 * s)
+    # Offsets drawn on the CPU generator (as checkpoints save it), then moved to the images' device.
+    rows = (dy[:, None] + torch.arange(h)[None, :]).to(pixels.device)[:, None, :, None].expand(b, pixels.shape[1], h, w + 2 * s)
     picked = padded.gather(2, rows)  # [B, C, H, W + 2s]
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(b, pixels.shape[1], h, w)
+    cols = (dx[:, None] + torch.arange(w)[None, :]).to(pixels.device)[:, None, None, :].expand(b, pixels.shape[1], h, w)
     return picked.gather(3, cols)
 
 

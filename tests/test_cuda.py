@@ -1,0 +1,150 @@
+"""The same results on a CUDA device as on the CPU (skipped where no GPU is present).
+
+polymodal's code is device-agnostic: every tensor it creates follows its inputs' device.
+These tests run each main path on both and compare, in float32 with TF32 off (float64
+where FPS/kNN ties would otherwise depend on rounding).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from polymodal import Tokens
+from polymodal.encoder import TransformerEncoder
+from polymodal.fusion import FUSIONS, build_fusion
+from polymodal.modalities.audio import kaldi_fbank
+from polymodal.modalities.point_cloud import (
+    PointCloudTransform,
+    PointTokenizer,
+    collate_point_clouds,
+    farthest_point_sample,
+    gather_points,
+    knn_group,
+)
+from polymodal.models import Captioner, CaptionerConfig
+from polymodal.objectives.contrastive import info_nce
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+CUDA = torch.device("cuda")
+
+
+@pytest.fixture(autouse=True)
+def exact_float32():
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+def padded_tokens(b: int = 3, n: int = 11, d: int = 32, modality: str = "image") -> Tokens:
+    g = torch.Generator().manual_seed(0)
+    mask = torch.arange(n)[None, :] < torch.tensor([n, n - 4, 2][:b])[:, None]
+    return Tokens(torch.randn(b, n, d, generator=g), mask, modality)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_encoder_matches_cpu_with_padding_causal_and_bias(norm_first):
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(dim=32, depth=2, num_heads=4, norm_first=norm_first).eval()
+    tokens = padded_tokens()
+    tokens = Tokens(tokens.embeddings, tokens.mask, "graph", attention_bias=torch.randn(3, 1, 11, 11))
+    for causal in (False, True):
+        cpu = encoder(tokens, causal=causal, output_hidden_states=True)
+        gpu = encoder.to(CUDA)(tokens.to(CUDA), causal=causal, output_hidden_states=True)
+        encoder.cpu()
+        torch.testing.assert_close(gpu.pooled.cpu(), cpu.pooled, atol=1e-5, rtol=1e-5)
+        for a, b in zip(gpu.hidden_states, cpu.hidden_states, strict=True):
+            torch.testing.assert_close(a.cpu(), b, atol=1e-5, rtol=1e-5)
+
+
+def test_encoder_trains_under_bf16_autocast_on_cuda():
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(dim=32, depth=2, num_heads=4).to(CUDA)
+    tokens = padded_tokens().to(CUDA)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = encoder(tokens).pooled.float().pow(2).mean()
+    loss.backward()
+    grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+    assert torch.isfinite(loss) and all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_fps_and_knn_match_cpu():
+    g = torch.Generator().manual_seed(0)
+    points = torch.rand(2, 5000, 3, generator=g, dtype=torch.float64)
+    mask = torch.ones(2, 5000, dtype=torch.bool)
+    mask[1, 4100:] = False
+    counts = torch.tensor([1250, 1025])
+    index, sample_mask = farthest_point_sample(points, counts, mask)
+    gpu_index, gpu_sample_mask = farthest_point_sample(points.to(CUDA), counts.to(CUDA), mask.to(CUDA))
+    assert torch.equal(gpu_index.cpu(), index) and torch.equal(gpu_sample_mask.cpu(), sample_mask)
+    centres = gather_points(points, index)
+    neighbours = knn_group(points, centres, 16, mask)
+    assert torch.equal(knn_group(points.to(CUDA), centres.to(CUDA), 16, mask.to(CUDA)).cpu(), neighbours)
+
+
+def test_point_tokenizer_matches_cpu():
+    rng = np.random.default_rng(0)
+    transform = PointCloudTransform()
+    batch = collate_point_clouds([transform(rng.standard_normal((n, 3)).astype(np.float32)) for n in (700, 512)])
+    torch.manual_seed(0)
+    tokenizer = PointTokenizer(dim=64).eval()
+    cpu = tokenizer(batch)
+    gpu = tokenizer.to(CUDA)(batch.to(CUDA))
+    assert torch.equal(gpu.mask.cpu(), cpu.mask)
+    torch.testing.assert_close(gpu.embeddings.cpu(), cpu.embeddings, atol=1e-4, rtol=1e-4)
+
+
+def test_filterbank_matches_cpu():
+    wave = torch.from_numpy(np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1)
+    torch.testing.assert_close(kaldi_fbank(wave.to(CUDA)).cpu(), kaldi_fbank(wave), atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(FUSIONS.names()))
+def test_every_fusion_strategy_matches_cpu_with_a_missing_modality(name):
+    torch.manual_seed(0)
+    fusion = build_fusion(name, {"modalities": ["a", "b"], "dim": 32, "num_heads": 4}).eval()
+    a, b = padded_tokens(modality="a"), padded_tokens(n=7, modality="b")
+    b = Tokens(b.embeddings, b.mask & torch.tensor([True, False, True])[:, None], "b")  # sample 1 lacks b
+    cpu = fusion({"a": a, "b": b})
+    gpu = fusion.to(CUDA)({"a": a.to(CUDA), "b": b.to(CUDA)})
+    torch.testing.assert_close(gpu.pooled.cpu(), cpu.pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_captioner_generates_the_same_tokens_on_cuda():
+    torch.manual_seed(0)
+    model = Captioner(CaptionerConfig(vocab_size=23, dim=32, depth=2, num_heads=4, max_length=12)).eval()
+    with torch.no_grad():
+        model.token_embed.weight.mul_(40.0)
+    context = padded_tokens()
+    for beams in (1, 3):
+        cpu = model.generate(context, num_beams=beams).tokens
+        gpu = model.to(CUDA).generate(context.to(CUDA), num_beams=beams).tokens
+        model.cpu()
+        assert torch.equal(gpu.cpu(), cpu)
+
+
+def test_info_nce_matches_cpu():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    for x, y in zip(info_nce(a.to(CUDA), b.to(CUDA), 10.0), info_nce(a, b, 10.0), strict=True):
+        torch.testing.assert_close(x.cpu(), y, atol=1e-5, rtol=1e-5)
+
+
+def test_sinusoidal_positions_follow_the_tokens_device():
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(dim=32, depth=1, num_heads=4, positions="sinusoidal").eval()
+    tokens = padded_tokens()
+    torch.testing.assert_close(encoder.to(CUDA)(tokens.to(CUDA)).pooled.cpu(), encoder.cpu()(tokens).pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_digits_av_augmentations_match_cpu_from_the_same_seed():
+    from polymodal.training.digits_av.task import _AudioAugment, augment_audio, random_shift
+
+    features, pixels = torch.randn(4, 20, 32), torch.rand(4, 1, 8, 8)
+    options = _AudioAugment(freq_shift=2, freq_mask=5, time_mask=3)
+    torch.manual_seed(0)
+    cpu = augment_audio(features, options), random_shift(pixels, 1, 0.0)
+    torch.manual_seed(0)
+    gpu = augment_audio(features.to(CUDA), options), random_shift(pixels.to(CUDA), 1, 0.0)
+    for a, b in zip(gpu, cpu, strict=True):
+        assert torch.equal(a.cpu(), b)
