@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,12 @@ class Trainer:
         if info.is_main and cfg.logging.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=tcfg.steps, initial=step, desc=cfg.task, unit="step", dynamic_ncols=True, mininterval=1.0)
+            # A log file keeps every redraw: there, redraw every 30 s instead of every second.
+            interactive = sys.stderr.isatty()
+            bar = tqdm(
+                total=tcfg.steps, initial=step, desc=cfg.task, unit="step",
+                dynamic_ncols=interactive, mininterval=1.0 if interactive else 30.0,
+            )
 
         def checkpoint(at: int, elapsed: float) -> None:
             if info.is_main:
@@ -218,8 +224,8 @@ class Trainer:
                         row["grad_norm"] = grad_norm
                     log.log(step, row)
                 if bar is not None:
+                    bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)  # drawn by update's redraw
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.4f}")
                 if tcfg.eval_every and (step % tcfg.eval_every == 0 or step == tcfg.steps):
                     # Every rank evaluates (cheaply) so all take the same best-checkpoint decision.
                     values = self._evaluate(task, model, ema)
