@@ -85,13 +85,18 @@ def test_fps_and_knn_match_cpu():
 def test_point_tokenizer_matches_cpu():
     rng = np.random.default_rng(0)
     transform = PointCloudTransform()
-    batch = collate_point_clouds([transform(rng.standard_normal((n, 3)).astype(np.float32)) for n in (700, 512)])
+    batch_samples = [transform(rng.standard_normal((n, 3)).astype(np.float32)) for n in (700, 512)]
+    batch = collate_point_clouds(batch_samples)
     torch.manual_seed(0)
     tokenizer = PointTokenizer(dim=64).eval()
     cpu = tokenizer(batch)
     gpu = tokenizer.to(CUDA)(batch.to(CUDA))
     assert torch.equal(gpu.mask.cpu(), cpu.mask)
     torch.testing.assert_close(gpu.embeddings.cpu(), cpu.embeddings, atol=1e-4, rtol=1e-4)
+    # Groups collated on the CPU (data-loader workers) travel with the batch.
+    grouped = collate_point_clouds(batch_samples, grouping=tokenizer.grouping).to(CUDA)
+    assert grouped.groups is not None and grouped.groups.neighbours1.device.type == CUDA.type
+    torch.testing.assert_close(tokenizer(grouped).embeddings.cpu(), cpu.embeddings, atol=1e-4, rtol=1e-4)
 
 
 def test_filterbank_matches_cpu():

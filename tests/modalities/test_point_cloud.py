@@ -190,3 +190,31 @@ def test_bad_point_clouds(tmp_path):
         tok(small)
     with pytest.raises(InputError, match="num_samples"):
         farthest_point_sample(torch.rand(1, 5, 3), 6)
+
+
+def test_groups_collated_in_loader_workers_give_the_same_tokens():
+    """FPS + kNN in the collate (data-loader workers, as DESIGN puts non-learnable work) or in the tokenizer."""
+    import functools
+
+    from torch.utils.data import DataLoader
+
+    from polymodal.modalities.point_cloud import PointGrouping
+
+    rng = np.random.default_rng(3)
+    transform = PointCloudTransform(feature_channels=3)
+    samples = [transform(rng.random((n, 6)).astype(np.float32)) for n in (300, 130, 200, 90)]
+    torch.manual_seed(0)
+    tok = TOKENIZERS.get("point_sa")(dim=32, feature_channels=3, k=8).eval()
+    assert tok.grouping == PointGrouping(ratio=4, k=8)
+    expected = tok(collate_point_clouds(samples))
+    loader = DataLoader(samples, batch_size=4, num_workers=2, collate_fn=functools.partial(collate_point_clouds, grouping=tok.grouping))
+    (batch,) = list(loader)
+    assert batch.groups is not None and batch.groups.neighbours1.shape == (4, 75, 8)
+    assert batch.groups.mask2.sum(1).tolist() == [19, 9, 13, 6]
+    moved = batch.to("cpu")
+    assert moved.groups is not None and torch.equal(moved.groups.index2, batch.groups.index2)
+    tokens = tok(batch)
+    assert torch.equal(tokens.mask, expected.mask) and torch.equal(tokens.embeddings, expected.embeddings)
+    other = TOKENIZERS.get("point_sa")(dim=32, feature_channels=3, k=16)
+    with pytest.raises(InputError, match="batch.groups"):
+        other(batch)

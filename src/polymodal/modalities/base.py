@@ -35,11 +35,11 @@ class Batch:
     """Base of each modality's collated batch (a dataclass of tensors and metadata)."""
 
     def to(self, device: Any) -> Batch:
-        """A copy with every tensor field moved to ``device``."""
+        """A copy with every tensor field (and nested batch) moved to ``device``."""
         moved = {
             f.name: getattr(self, f.name).to(device)
             for f in fields(self)
-            if isinstance(getattr(self, f.name), Tensor)
+            if isinstance(getattr(self, f.name), (Tensor, Batch))
         }
         return replace(self, **moved)
 

@@ -1,6 +1,7 @@
 """Point clouds: PLY/NPY/XYZ → unit sphere → FPS + kNN set abstraction → tokens."""
 
 from polymodal.modalities.base import MODALITIES, ModalitySpec
+from polymodal.modalities.point_cloud.grouping import PointGrouping, PointGroups, centre_counts, group_points
 from polymodal.modalities.point_cloud.io import POINT_CLOUD_EXTENSIONS, PointCloud, read_ply, read_point_cloud
 from polymodal.modalities.point_cloud.knn import knn_group
 from polymodal.modalities.point_cloud.sampling import farthest_point_sample, gather_points
@@ -31,12 +32,16 @@ __all__ = [
     "PointCloud",
     "PointCloudBatch",
     "PointCloudTransform",
+    "PointGrouping",
+    "PointGroups",
     "PointSample",
     "PointTokenizer",
     "SetAbstraction",
+    "centre_counts",
     "collate_point_clouds",
     "farthest_point_sample",
     "gather_points",
+    "group_points",
     "knn_group",
     "normalize_unit_sphere",
     "read_ply",

@@ -12,6 +12,7 @@ from torch import Tensor
 from polymodal.errors import InputError
 from polymodal.modalities._common import lengths_to_mask, pad_sequences
 from polymodal.modalities.base import Batch
+from polymodal.modalities.point_cloud.grouping import PointGrouping, PointGroups, group_points
 from polymodal.modalities.point_cloud.io import PointCloud
 
 __all__ = ["PointCloudTransform", "PointSample", "PointCloudBatch", "collate_point_clouds", "normalize_unit_sphere"]
@@ -74,10 +75,12 @@ class PointCloudTransform:
 
 @dataclass
 class PointCloudBatch(Batch):
-    """Clouds of different sizes: ``points [B, P, 3 + c]`` (zero padded) and ``lengths [B]``."""
+    """Clouds of different sizes: ``points [B, P, 3 + c]`` (zero padded) and ``lengths [B]``;
+    ``groups``, the point tokenizer's centres and neighbours when the collate computed them."""
 
     points: Tensor
     lengths: Tensor
+    groups: PointGroups | None = None
 
     @property
     def mask(self) -> Tensor:
@@ -85,12 +88,18 @@ class PointCloudBatch(Batch):
         return lengths_to_mask(self.lengths, self.points.shape[1]).to(self.points.device)
 
 
-def collate_point_clouds(samples: Sequence[PointSample]) -> PointCloudBatch:
-    """Pad ``[P_i, 3 + c]`` clouds to ``[B, max P_i, 3 + c]``."""
+def collate_point_clouds(samples: Sequence[PointSample], grouping: PointGrouping | None = None) -> PointCloudBatch:
+    """Pad ``[P_i, 3 + c]`` clouds to ``[B, max P_i, 3 + c]``.
+
+    With ``grouping`` (a point tokenizer's ``.grouping``), also sample and group the batch
+    here, so that farthest point sampling and kNN run in the data-loader workers:
+    ``DataLoader(..., collate_fn=functools.partial(collate_point_clouds, grouping=tokenizer.grouping))``.
+    """
     if any(not isinstance(s, PointSample) for s in samples):
         raise InputError("samples", "PointSample objects from PointCloudTransform", [type(s).__name__ for s in samples])
     widths = {s.points.shape[1] for s in samples}
     if len(widths) != 1:
         raise InputError("samples", "clouds with the same number of values per point", sorted(widths))
     points, lengths = pad_sequences([s.points for s in samples], dim=0)
-    return PointCloudBatch(points, lengths)
+    groups = None if grouping is None else group_points(points[..., :3], lengths, grouping)
+    return PointCloudBatch(points, lengths, groups)
