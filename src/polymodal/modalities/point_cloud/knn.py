@@ -89,7 +89,7 @@ def _smallest_k(dist: Tensor, k: int, widths: list[int]) -> tuple[Tensor, Tensor
     the smallest minima. That is exact: those blocks hold at least ``k`` values at or below
     ``tau``, the largest of their minima, and every other block's values lie at or above it.
     Top-k over 128 block minima, then 128, then 128 candidates (P = 8192, k = 16) replaces
-    top-k over 8192, 2.4x faster on a CPU, where top-k is a scalar partial sort.
+    top-k over 8192, about 2.3x faster on a CPU, where top-k is a scalar partial sort.
     """
     b, c, _ = dist.shape
     levels = []
