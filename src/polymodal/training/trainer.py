@@ -163,7 +163,7 @@ class Trainer:
         if info.is_main and cfg.logging.progress:
             from tqdm import tqdm
 
-            # A log file keeps every redraw: there, redraw every 30 s instead of every second.
+            # A log file keeps every redraw: there, redraw seldom (the demo: 9 lines for 450 steps).
             interactive = sys.stderr.isatty()
             bar = tqdm(
                 total=tcfg.steps, initial=step, desc=cfg.task, unit="step",
