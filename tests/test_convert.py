@@ -28,9 +28,9 @@ def test_cli_convert_then_load(tmp_path, capsys):
 
 
 def test_sources_and_unknown_source(tmp_path):
-    assert {"bert", "vit", "clip"} <= set(CONVERTERS.names())
+    assert {"bert", "vit", "clip", "audio-spectrogram-transformer"} <= set(CONVERTERS.names())
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    with pytest.raises(CheckpointError, match="one of bert, clip, vit"):
+    with pytest.raises(CheckpointError, match="one of audio-spectrogram-transformer, bert, clip, vit"):
         from_huggingface(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"], "model_type": "bert"}))
     with pytest.raises(CheckpointError, match="model.safetensors"):

@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
+from polymodal.checkpoints.huggingface_ast import convert_ast
 from polymodal.checkpoints.huggingface_bert import convert_bert
 from polymodal.checkpoints.huggingface_clip import convert_clip
 from polymodal.checkpoints.huggingface_vit import convert_vit
@@ -33,11 +34,18 @@ CONVERTERS: Registry[Converter] = Registry("Hugging Face model_type")
 CONVERTERS.add("bert", convert_bert)
 CONVERTERS.add("vit", convert_vit)
 CONVERTERS.add("clip", convert_clip)
+CONVERTERS.add("audio-spectrogram-transformer", convert_ast)
 
 # Other JSON files a converter may need, relative to the folder.
 SIDE_FILES = ("preprocessor_config.json", "1_Pooling/config.json", "modules.json", "sentence_bert_config.json")
 # architectures[0] → model_type, for folders whose config lacks model_type.
-ARCHITECTURES = {"BertModel": "bert", "ViTModel": "vit", "CLIPModel": "clip"}
+ARCHITECTURES = {
+    "BertModel": "bert",
+    "ViTModel": "vit",
+    "CLIPModel": "clip",
+    "ASTModel": "audio-spectrogram-transformer",
+    "ASTForAudioClassification": "audio-spectrogram-transformer",
+}
 
 
 def _side_files(directory: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from torch import Tensor
 from polymodal.checkpoints.huggingface import KeyTaker, hf_activation, require
 from polymodal.errors import CheckpointError
 
-__all__ = ["convert_vit", "vit_preprocessing"]
+__all__ = ["convert_vit", "convert_vit_blocks", "vit_encoder_config", "vit_preprocessing"]
 
 SOURCE = "Hugging Face ViT"
 
@@ -45,6 +45,52 @@ def vit_preprocessing(preprocessor: Mapping[str, Any] | None, image_size: int) -
     }
 
 
+def convert_vit_blocks(src: KeyTaker, depth: int, dim: int, *, qkv_bias: bool = True) -> dict[str, Tensor]:
+    """ViT-family layers (ViT, DeiT, AST) and the final LayerNorm → ``encoder.*`` keys.
+
+    Takes Hugging Face's saved names (``encoder.layer.N.attention.attention.query``) or
+    transformers 5's in-memory ones (``layers.N.attention.q_proj``).
+    """
+    out: dict[str, Tensor] = {}
+    for i in range(depth):
+        old, new, p = f"encoder.layer.{i}.", f"layers.{i}.", f"encoder.blocks.{i}."
+        for kind in ("weight", "bias"):
+            if kind == "bias" and not qkv_bias:
+                out[p + "attn.qkv.bias"] = torch.zeros(3 * dim)  # adding zero is exact
+            else:
+                out[p + f"attn.qkv.{kind}"] = torch.cat(
+                    [
+                        src.take_any(old + f"attention.attention.{a}.{kind}", new + f"attention.{b}_proj.{kind}")
+                        for a, b in (("query", "q"), ("key", "k"), ("value", "v"))
+                    ]
+                )
+            out[p + f"attn.proj.{kind}"] = src.take_any(old + f"attention.output.dense.{kind}", new + f"attention.o_proj.{kind}")
+            out[p + f"norm1.{kind}"] = src.take_any(old + f"layernorm_before.{kind}", new + f"layernorm_before.{kind}")
+            out[p + f"norm2.{kind}"] = src.take_any(old + f"layernorm_after.{kind}", new + f"layernorm_after.{kind}")
+            out[p + f"mlp.fc1.{kind}"] = src.take_any(old + f"intermediate.dense.{kind}", new + f"mlp.fc1.{kind}")
+            out[p + f"mlp.fc2.{kind}"] = src.take_any(old + f"output.dense.{kind}", new + f"mlp.fc2.{kind}")
+    out["encoder.norm.weight"] = src.take("layernorm.weight")
+    out["encoder.norm.bias"] = src.take("layernorm.bias")
+    return out
+
+
+def vit_encoder_config(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A ViT-family ``config.json`` → the :class:`EncoderConfig` of its pre-norm, CLS-pooled stack."""
+    return {
+        "dim": int(require(config, "hidden_size", source)),
+        "depth": int(require(config, "num_hidden_layers", source)),
+        "num_heads": int(require(config, "num_attention_heads", source)),
+        "mlp_hidden_dim": int(require(config, "intermediate_size", source)),
+        "activation": hf_activation(config.get("hidden_act", "gelu"), source),
+        "norm_first": True,
+        "layer_norm_eps": float(config.get("layer_norm_eps", 1e-12)),
+        "cls_token": True,
+        "positions": "none",
+        "final_norm": True,
+        "pool": "cls",
+    }
+
+
 def convert_vit(
     state: Mapping[str, Tensor], config: Mapping[str, Any], files: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -67,27 +113,7 @@ def convert_vit(
     out["patch_embed.pos_embed.pos_embed"] = positions[:, 1:].clone()
     out["patch_embed.proj.weight"] = src.take("embeddings.patch_embeddings.projection.weight")
     out["patch_embed.proj.bias"] = src.take("embeddings.patch_embeddings.projection.bias")
-    qkv_bias = bool(config.get("qkv_bias", True))
-    for i in range(depth):
-        old, new, p = f"encoder.layer.{i}.", f"layers.{i}.", f"encoder.blocks.{i}."
-        kinds = ("weight", "bias")
-        for kind in kinds:
-            if kind == "bias" and not qkv_bias:
-                out[p + "attn.qkv.bias"] = torch.zeros(3 * dim)  # adding zero is exact
-            else:
-                out[p + f"attn.qkv.{kind}"] = torch.cat(
-                    [
-                        src.take_any(old + f"attention.attention.{a}.{kind}", new + f"attention.{b}_proj.{kind}")
-                        for a, b in (("query", "q"), ("key", "k"), ("value", "v"))
-                    ]
-                )
-            out[p + f"attn.proj.{kind}"] = src.take_any(old + f"attention.output.dense.{kind}", new + f"attention.o_proj.{kind}")
-            out[p + f"norm1.{kind}"] = src.take_any(old + f"layernorm_before.{kind}", new + f"layernorm_before.{kind}")
-            out[p + f"norm2.{kind}"] = src.take_any(old + f"layernorm_after.{kind}", new + f"layernorm_after.{kind}")
-            out[p + f"mlp.fc1.{kind}"] = src.take_any(old + f"intermediate.dense.{kind}", new + f"mlp.fc1.{kind}")
-            out[p + f"mlp.fc2.{kind}"] = src.take_any(old + f"output.dense.{kind}", new + f"mlp.fc2.{kind}")
-    out["encoder.norm.weight"] = src.take("layernorm.weight")
-    out["encoder.norm.bias"] = src.take("layernorm.bias")
+    out.update(convert_vit_blocks(src, depth, dim, qkv_bias=bool(config.get("qkv_bias", True))))
     has_pooler = src.has("pooler.dense.weight")
     if has_pooler:
         out["pooler.weight"] = src.take("pooler.dense.weight")
@@ -107,19 +133,7 @@ def convert_vit(
             "bias": True,
             "layer_norm_eps": eps,
         },
-        "encoder": {
-            "dim": dim,
-            "depth": depth,
-            "num_heads": int(require(config, "num_attention_heads", SOURCE)),
-            "mlp_hidden_dim": int(require(config, "intermediate_size", SOURCE)),
-            "activation": hf_activation(config.get("hidden_act", "gelu"), SOURCE),
-            "norm_first": True,
-            "layer_norm_eps": eps,
-            "cls_token": True,
-            "positions": "none",
-            "final_norm": True,
-            "pool": "cls",
-        },
+        "encoder": vit_encoder_config(config, SOURCE),
         "preprocessing": vit_preprocessing(files.get("preprocessor_config.json"), image_size),
         "pooler": has_pooler,
         "use_pooler": False,

@@ -4,6 +4,7 @@ Importing this package registers every built-in model in ``MODELS``; add each ne
 module to the imports below so that ``polymodal.load`` finds it.
 """
 
+from polymodal.models.audio_model import AudioEncoderModel
 from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutput
 from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
 from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
@@ -14,6 +15,7 @@ from polymodal.models.vision_model import VisionEncoderModel
 from polymodal.models.vocabulary import WordVocabulary
 
 __all__ = [
+    "AudioEncoderModel",
     "Captioner",
     "CaptionerConfig",
     "CaptionerOutput",

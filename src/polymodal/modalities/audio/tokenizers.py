@@ -7,7 +7,7 @@ gives the same tokens alone as in a padded batch.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -71,10 +71,22 @@ class AudioPatchTokenizer(Tokenizer):
         if num_mel_bins < patch_size:
             raise InputError("num_mel_bins", f"at least patch_size={patch_size}", num_mel_bins)
         self.dim, self.num_mel_bins, self.patch_size, self.stride = dim, num_mel_bins, patch_size, stride
+        self.max_frames = max_frames
         self.proj = nn.Conv2d(1, dim, kernel_size=patch_size, stride=stride)
         self.freq_patches = (num_mel_bins - patch_size) // stride + 1
         self.time_patches = self.num_time_patches(max_frames)
         self.pos_embed = nn.Parameter(torch.randn(1, self.freq_patches * self.time_patches, dim) * 0.02)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments (saved with a model's weights)."""
+        return {
+            "dim": self.dim,
+            "num_mel_bins": self.num_mel_bins,
+            "patch_size": self.patch_size,
+            "stride": self.stride,
+            "max_frames": self.max_frames,
+            "edge": self.edge,
+        }
 
     def num_time_patches(self, frames: int) -> int:
         if self.edge == "drop":
