@@ -153,3 +153,16 @@ def test_digits_av_augmentations_match_cpu_from_the_same_seed():
     gpu = augment_audio(features.to(CUDA), options), random_shift(pixels.to(CUDA), 1, 0.0)
     for a, b in zip(gpu, cpu, strict=True):
         assert torch.equal(a.cpu(), b)
+
+
+def test_audio_encoder_model_matches_cpu():
+    from polymodal.encoder import EncoderConfig
+    from polymodal.modalities.audio import AudioBatch, AudioPatchTokenizer
+    from polymodal.models import AudioEncoderModel
+
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(EncoderConfig(dim=32, depth=2, num_heads=4, cls_token=True))
+    model = AudioEncoderModel(AudioPatchTokenizer(dim=32, num_mel_bins=32, max_frames=100, edge="drop"), encoder, distillation_token=True).eval()
+    batch = AudioBatch(torch.randn(2, 100, 32), torch.tensor([100, 60]))
+    cpu = model.encode_audio(batch)
+    torch.testing.assert_close(model.to(CUDA).encode_audio(batch.to(CUDA)).cpu(), cpu, atol=1e-5, rtol=1e-5)
