@@ -30,12 +30,18 @@ class Tokens:
         attention_bias: optional additive attention bias ``[B, H or 1, N, N]`` (float),
             e.g. Graphormer's shortest-path encoding; added to the attention logits of
             every layer together with the padding mask.
+        no_padding: ``True`` when every token is known to be real (``mask`` all ``True``)
+            without reading the mask. The encoder then drops the padding mask unread,
+            which saves a device sync per forward and keeps a ``torch.compile``d forward
+            in one graph. :meth:`dense` and :meth:`from_list` set it; ``False`` means
+            "not known", never "padded".
     """
 
     embeddings: Tensor
     mask: Tensor
     modality: str
     attention_bias: Tensor | None = None
+    no_padding: bool = False
 
     def __post_init__(self) -> None:
         emb, mask = self.embeddings, self.mask
@@ -96,7 +102,7 @@ class Tokens:
         for i, s in enumerate(sequences):
             emb[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = True
-        return cls(emb, mask, modality)
+        return cls(emb, mask, modality, no_padding=all(s.shape[0] == n_max for s in sequences))
 
     @classmethod
     def dense(cls, embeddings: Tensor, modality: str) -> Tokens:
@@ -104,22 +110,24 @@ class Tokens:
         if not isinstance(embeddings, Tensor) or embeddings.ndim != 3:
             raise InputError("embeddings", "a float tensor [B, N, D]", embeddings)
         mask = torch.ones(embeddings.shape[:2], dtype=torch.bool, device=embeddings.device)
-        return cls(embeddings, mask, modality)
+        return cls(embeddings, mask, modality, no_padding=True)
 
     def replace(self, **changes: object) -> Tokens:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again); a new mask is not known unpadded."""
+        if "mask" in changes:
+            changes.setdefault("no_padding", False)
         return replace(self, **changes)
 
     def to(self, *args: object, **kwargs: object) -> Tokens:
         """Move to a device and/or cast the float tensors (the mask stays bool)."""
         emb = self.embeddings.to(*args, **kwargs)
         bias = None if self.attention_bias is None else self.attention_bias.to(*args, **kwargs)
-        return Tokens(emb, self.mask.to(emb.device), self.modality, bias)
+        return Tokens(emb, self.mask.to(emb.device), self.modality, bias, self.no_padding)
 
     def select(self, index: Tensor) -> Tokens:
         """The samples at ``index`` (a ``[B']`` long or ``[B]`` bool tensor)."""
         bias = None if self.attention_bias is None else self.attention_bias[index]
-        return Tokens(self.embeddings[index], self.mask[index], self.modality, bias)
+        return Tokens(self.embeddings[index], self.mask[index], self.modality, bias, self.no_padding)
 
     def masked_fill_padding(self, value: float = 0.0) -> Tokens:
         """Embeddings with every padding position set to ``value`` (mask unchanged)."""

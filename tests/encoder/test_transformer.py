@@ -62,6 +62,20 @@ def test_cls_token_and_mask():
     assert not out.mask[1].any() and torch.equal(out.pooled[1], torch.zeros(16))
 
 
+def test_no_padding_hint_is_kept_only_while_the_mask_is():
+    emb = torch.randn(3, 4, 16)
+    dense = Tokens.dense(emb, "test")
+    assert dense.no_padding and dense.to(torch.float64).no_padding and dense.select(torch.tensor([0, 2])).no_padding
+    assert dense.replace(embeddings=emb * 2).no_padding
+    assert not dense.replace(mask=torch.ones(3, 4, dtype=torch.bool)).no_padding  # a new mask is not known unpadded
+    assert Tokens.from_list([torch.randn(4, 16)] * 2, "test").no_padding
+    assert not padded_tokens().no_padding and not Tokens(emb, torch.ones(3, 4, dtype=torch.bool), "test").no_padding
+    # The hint changes no value: the encoder gives the same output either way.
+    encoder = small(pool="mean")
+    unknown = Tokens(emb, torch.ones(3, 4, dtype=torch.bool), "test")
+    torch.testing.assert_close(encoder(dense).hidden, encoder(unknown).hidden)
+
+
 def test_mean_and_last_pooling():
     tokens = padded_tokens()
     out = small(cls_token=False, pool="mean")(tokens)

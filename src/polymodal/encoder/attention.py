@@ -81,7 +81,8 @@ def build_attention_mask(
     empty_rows = None
     if allowed is not None:
         empty = ~allowed.any(dim=-1, keepdim=True)  # [B|1, 1, N|1, 1]
-        if bool(empty.any()):
+        # Compiled graphs take the general path: checking would split the graph per layer.
+        if torch.compiler.is_compiling() or bool(empty.any()):
             empty_rows = empty
             # Let empty rows attend everywhere so SDPA stays finite; they are zeroed after.
             allowed = allowed | empty

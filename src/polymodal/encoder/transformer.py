@@ -223,8 +223,13 @@ class TransformerEncoder(nn.Module):
         if not isinstance(tokens, Tokens):
             raise InputError("tokens", "a polymodal.Tokens", type(tokens).__name__)
         x, mask, bias = self.prepare(tokens)
-        # Without padding, an all-True mask would only slow SDPA down.
-        key_mask = None if bool(mask.all()) else mask
+        # Without padding the mask is dropped: an all-True mask only slows SDPA down.
+        if tokens.no_padding:
+            key_mask = None
+        elif torch.compiler.is_compiling():
+            key_mask = mask  # reading it here would split the compiled graph
+        else:
+            key_mask = None if bool(mask.all()) else mask
         states = [x] if output_hidden_states else None
         maps = [] if output_attentions else None
         for block in self.blocks:

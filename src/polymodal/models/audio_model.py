@@ -95,7 +95,7 @@ class AudioEncoderModel(PretrainedModel, model_type="audio_encoder"):
             b = tokens.embeddings.shape[0]
             embeddings = torch.cat([self.dist_token.expand(b, -1, -1).to(tokens.embeddings.dtype), tokens.embeddings], dim=1)
             mask = torch.cat([tokens.mask.new_ones(b, 1), tokens.mask], dim=1)
-            tokens = Tokens(embeddings, mask, tokens.modality)
+            tokens = Tokens(embeddings, mask, tokens.modality, no_padding=tokens.no_padding)
         out = self.encoder(tokens, output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         if self.dist_token is not None:
             out.pooled = (out.hidden[:, 0] + out.hidden[:, 1]) / 2

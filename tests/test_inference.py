@@ -1,0 +1,82 @@
+"""compile_for_inference: frozen-weight torch.compile gives the eager outputs, in one graph."""
+
+import copy
+import shutil
+
+import pytest
+import torch
+
+from polymodal import Tokens
+from polymodal.convert import from_huggingface
+from polymodal.encoder import EncoderConfig, TransformerEncoder
+from polymodal.errors import InputError
+from polymodal.inference import compile_for_inference
+
+transformers = pytest.importorskip("transformers")
+
+pytestmark = [
+    pytest.mark.slow,  # each case compiles C++ kernels: 5-15 s on 2 cores
+    pytest.mark.skipif(
+        not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")),
+        reason="torch.compile on the CPU needs a C++ compiler",
+    ),
+]
+
+
+def tiny_vit(tmp_path):
+    config = transformers.ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8
+    )
+    transformers.ViTModel(config).save_pretrained(tmp_path)
+    return from_huggingface(tmp_path).eval()
+
+
+def test_compiled_vit_equals_eager_in_one_graph(tmp_path):
+    eager = tiny_vit(tmp_path)
+    model = compile_for_inference(copy.deepcopy(eager), fullgraph=True)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    for batch in (3, 5):  # a second shape recompiles
+        pixels = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            reference = eager(pixels, output_hidden_states=True)
+        out = model(pixels, output_hidden_states=True)
+        torch.testing.assert_close(out.hidden, reference.hidden, atol=1e-5, rtol=1e-5)
+        for a, b in zip(out.hidden_states, reference.hidden_states):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.encode_image(pixels), eager.encode_image(pixels), atol=1e-5, rtol=1e-5)
+    assert not out.hidden.requires_grad
+
+
+def test_compiled_encoder_keeps_padding_and_missing_rows_in_one_graph():
+    eager = TransformerEncoder(EncoderConfig(dim=16, depth=2, num_heads=4, pool="mean")).eval()
+    tokens = Tokens.from_list([torch.randn(5, 16), torch.randn(2, 16), torch.randn(4, 16)], "test")
+    missing = tokens.replace(mask=tokens.mask & torch.tensor([True, True, False])[:, None])  # row 2 absent
+    model = compile_for_inference(copy.deepcopy(eager), fullgraph=True)
+    for batch in (tokens, missing):
+        with torch.no_grad():
+            reference = eager(batch)
+        out = model(batch)
+        torch.testing.assert_close(out.hidden, reference.hidden, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.pooled, reference.pooled, atol=1e-5, rtol=1e-5)
+    assert torch.equal(out.pooled[2], torch.zeros(16))
+    # Padding still changes no real token under compilation.
+    noisy = tokens.replace(embeddings=tokens.embeddings + 100 * (~tokens.mask[..., None]).float())
+    torch.testing.assert_close(model(noisy).pooled, model(tokens).pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_changed_weights_or_training_mode_are_refused(tmp_path):
+    model = compile_for_inference(tiny_vit(tmp_path))
+    pixels = torch.randn(2, 3, 32, 32)
+    model(pixels)
+    model.train()
+    with pytest.raises(InputError, match="model.training"):
+        model(pixels)
+    model.eval()
+    with torch.no_grad():
+        model.encoder.blocks[1].mlp.fc2.weight.add_(1.0)
+    with pytest.raises(InputError, match=r"blocks\.1\.mlp\.fc2\.weight"):
+        model(pixels)
+    with pytest.raises(InputError, match="already compiled"):
+        compile_for_inference(model)
+    with pytest.raises(InputError, match="torch.nn.Module"):
+        compile_for_inference(lambda x: x)
