@@ -4,7 +4,10 @@ Both models hold the same randomly initialised ViT-B/16 (converted by polymodal'
 converter) and run with the same thread count. Forward passes and training steps (one
 AdamW step) are timed interleaved, median of several repeats. The MFU divides the
 achieved FLOP/s by this machine's fp32 matmul peak, measured in the same run with a large
-``torch.mm``. The bf16 row runs polymodal's forward under CPU autocast. By default the
+``torch.mm``. The compiled rows run both models through
+``polymodal.inference.compile_for_inference`` (``torch.compile`` with the weights frozen
+in, as a frozen encoder allows); the first, eager rows are the plain modules. The bf16
+row runs polymodal's forward under CPU autocast. By default the
 process keeps freed memory (``polymodal.allocator.keep_freed_memory``, for both models):
 with glibc's defaults every layer's activations page-fault on fresh memory, which costs
 about 5 % of the forward (``--allocator default`` measures that way).
@@ -15,6 +18,7 @@ about 5 % of the forward (``--allocator default`` measures that way).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -29,6 +33,7 @@ import _paths  # noqa: E402,F401  (keeps benchmarks/ from shadowing packages; sr
 
 from polymodal.allocator import keep_freed_memory  # noqa: E402
 from polymodal.convert import from_huggingface  # noqa: E402
+from polymodal.inference import compile_for_inference  # noqa: E402
 
 
 def vit_flops(batch: int, image: int, patch: int, dim: int, depth: int, mlp: int, channels: int = 3) -> float:
@@ -100,6 +105,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         help="keep-freed (default): glibc keeps freed memory (polymodal.allocator), as jemalloc or TCMalloc "
         "would, for both models alike; default: glibc's defaults, which page-fault fresh activations every layer",
     )
+    parser.add_argument(
+        "--no-compile", action="store_true",
+        help="skip the compiled forward (it compiles each model once: about 10 s per model on 2 cores)",
+    )
     args = parser.parse_args(argv)
     allocator = args.allocator if args.allocator == "default" or keep_freed_memory() else "default (not glibc)"
     global CLOCK
@@ -143,6 +152,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             hf(pixel_values=pixels)
 
     fwd = interleaved({"polymodal": ours_forward, "transformers": hf_forward}, repeats, device=device)
+
+    # Forward, fp32, compiled with frozen weights: the same treatment for both models.
+    compiled: dict[str, float] = {}
+    if not args.no_compile:
+        ours_c = compile_for_inference(copy.deepcopy(ours))
+        hf_c = compile_for_inference(copy.deepcopy(hf))
+        compiled = interleaved(
+            {"polymodal": lambda: ours_c(pixels), "transformers": lambda: hf_c(pixel_values=pixels)}, repeats,
+            warmup=2, device=device,  # the first call compiles
+        )
+        with torch.no_grad():
+            diff_c = (ours_c(pixels).hidden - hf(pixel_values=pixels).last_hidden_state).abs().max().item()
+        del ours_c, hf_c
 
     # One training step: forward, a loss on the pooled CLS, backward, AdamW.
     ours.train(), hf.train()
@@ -200,6 +222,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "bf16_images_per_s_transformers": batch / bf16["hf_bf16"],
         "bf16_speedup_transformers": bf16["hf_fp32"] / bf16["hf_bf16"],
     }
+    if compiled:
+        results.update({
+            "compiled_max_abs_diff": diff_c,
+            "compiled_forward_images_per_s": batch / compiled["polymodal"],
+            "compiled_forward_images_per_s_transformers": batch / compiled["transformers"],
+            "compiled_forward_ratio": compiled["transformers"] / compiled["polymodal"],
+            "compiled_speedup": fwd["polymodal"] / compiled["polymodal"],
+            "mfu_compiled": flops / compiled["polymodal"] / peak,
+            "mfu_compiled_transformers": flops / compiled["transformers"] / peak,
+        })
     print(
         f"ViT-B/16 on {device}, batch {batch} at {image} px, {args.threads} threads, median of {repeats} interleaved repeats, "
         f"{args.clock} clock, allocator {allocator}"
@@ -208,8 +240,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"fp32 matmul peak (torch.mm): {peak / 1e9:.1f} GFLOP/s; forward = {flops / 1e9:.1f} GFLOP")
     print(f"{'':28}{'polymodal':>12}{'transformers':>14}{'ratio':>8}")
     print(f"{'forward images/s (fp32)':28}{results['forward_images_per_s']:12.2f}{results['forward_images_per_s_transformers']:14.2f}{results['forward_ratio']:8.2f}")
+    if compiled:
+        print(f"{'forward images/s (compiled)':28}{results['compiled_forward_images_per_s']:12.2f}{results['compiled_forward_images_per_s_transformers']:14.2f}{results['compiled_forward_ratio']:8.2f}")
     print(f"{'train step images/s':28}{results['train_images_per_s']:12.2f}{results['train_images_per_s_transformers']:14.2f}{results['train_ratio']:8.2f}")
     print(f"{'forward MFU':28}{results['mfu']:12.2f}{results['mfu_transformers']:14.2f}")
+    if compiled:
+        print(f"{'forward MFU (compiled)':28}{results['mfu_compiled']:12.2f}{results['mfu_compiled_transformers']:14.2f}")
     print(f"{'bf16 autocast images/s':28}{results['bf16_images_per_s']:12.2f}{results['bf16_images_per_s_transformers']:14.2f}{results['bf16_images_per_s'] / results['bf16_images_per_s_transformers']:8.2f}")
     print(f"{'bf16 speed-up over fp32':28}{results['bf16_speedup']:11.2f}x{results['bf16_speedup_transformers']:13.2f}x")
     if args.json:

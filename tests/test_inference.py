@@ -64,6 +64,22 @@ def test_compiled_encoder_keeps_padding_and_missing_rows_in_one_graph():
     torch.testing.assert_close(model(noisy).pooled, model(tokens).pooled, atol=1e-5, rtol=1e-5)
 
 
+def test_compiled_text_model_with_padded_batches_in_one_graph(tmp_path):
+    config = transformers.BertConfig(
+        vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=24,
+    )
+    transformers.BertModel(config).save_pretrained(tmp_path)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(35)]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab))
+    eager = from_huggingface(tmp_path)
+    model = compile_for_inference(from_huggingface(tmp_path), fullgraph=True)
+    for sentences in (["w1 w2 w3 w4 w5", "w6", "w7 w8"], ["w9 w10", "w11 w12 w13 w14 w15 w16 w17 w18"]):
+        with torch.no_grad():
+            reference = eager.encode_text(sentences)
+        torch.testing.assert_close(model.encode_text(sentences), reference, atol=1e-5, rtol=1e-5)
+
+
 def test_changed_weights_or_training_mode_are_refused(tmp_path):
     model = compile_for_inference(tiny_vit(tmp_path))
     pixels = torch.randn(2, 3, 32, 32)

@@ -335,7 +335,9 @@ class TextTokenizer(Tokenizer):
         b, t = ids.shape
         if t > self.config.max_positions:
             raise InputError("text length", f"at most {self.config.max_positions} tokens", f"{t} tokens")
-        if int(ids.max()) >= self.config.vocab_size or int(ids.min()) < 0:
+        # A compiled forward leaves this to the embedding's own bounds check: reading the
+        # ids here would split the graph.
+        if not torch.compiler.is_compiling() and (int(ids.max()) >= self.config.vocab_size or int(ids.min()) < 0):
             raise InputError("input_ids", f"ids in [0, {self.config.vocab_size})", f"ids up to {int(ids.max())}")
         x = self.word_embeddings(ids)
         # Summed in BERT's order (word + segment + position) so that float results match bit for bit.
