@@ -92,3 +92,10 @@ def test_random_encoder_ablation_is_frozen_and_separate() -> None:
     assert not any(p.requires_grad for p in model.encoder.parameters())
     a = model.encode({"image": torch.randn(2, 1, 8, 8)})["image"]
     assert a.shape == (2, 32)
+
+
+def test_tokenizer_spec_passes_the_width_by_keyword() -> None:
+    # "patch" takes in_channels first: a positional width would have become its channel count.
+    tokenizer = TokenizerSpec("patch", {"in_channels": 1, "patch_size": 4, "image_size": 8}).build(32)
+    assert tokenizer.dim == 32
+    assert tokenizer(torch.randn(2, 1, 8, 8)).embeddings.shape == (2, 4, 32)

@@ -50,7 +50,7 @@ class TokenizerSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     def build(self, dim: int) -> nn.Module:
-        return TOKENIZERS.get(self.name, field="tokenizer")(dim, **self.options)
+        return TOKENIZERS.get(self.name, field="tokenizer")(dim=dim, **self.options)  # keyword: "patch" takes in_channels first
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "options": dict(self.options)}
