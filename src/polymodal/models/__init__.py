@@ -7,6 +7,7 @@ module to the imports below so that ``polymodal.load`` finds it.
 from polymodal.models.audio_model import AudioEncoderModel
 from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutput
 from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
+from polymodal.models.file_classifier import FileClassifier
 from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
 from polymodal.models.meta_transformer import MetaTransformer, MetaTransformerOutput, TokenizerSpec
 from polymodal.models.generation import STRATEGIES, GenerationConfig, GenerationOutput, generate
@@ -21,6 +22,7 @@ __all__ = [
     "CaptionerOutput",
     "DualEncoder",
     "DualEncoderOutput",
+    "FileClassifier",
     "FusionClassifier",
     "FusionClassifierOutput",
     "GenerationConfig",

@@ -121,6 +121,7 @@ def _register_builtin() -> None:
     # Importing registers them; kept here so that a config naming them always resolves.
     import polymodal.training.digits_classifier  # noqa: F401
     import polymodal.training.digits_av  # noqa: F401
+    import polymodal.training.manifest_classifier  # noqa: F401
 
 
 def task_names() -> list[str]:

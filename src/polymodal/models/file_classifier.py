@@ -1,0 +1,151 @@
+"""A classifier of files: each modality's transform and tokenizer → a fusion → a linear head.
+
+What ``polymodal train`` builds for ``task: manifest_classifier``. Its class names and every
+modality's preprocessing are saved with the weights, so ``polymodal.load(dir)`` classifies
+new files on its own::
+
+    model = polymodal.load("runs/pets/model")
+    probs = model.predict_files("image", ["cat.png", "dog.jpg"])   # [2, C]
+    model.classes[probs.argmax(-1)[0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from polymodal.checkpoints.io import PretrainedModel
+from polymodal.errors import ConfigError, InputError
+from polymodal.fusion.base import build_fusion
+from polymodal.fusion.modality_dropout import ModalityDropout
+from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
+from polymodal.models.meta_transformer import TokenizerSpec
+
+__all__ = ["FileClassifier", "build_transforms"]
+
+
+def build_transforms(options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Modality → its registered transform built from ``options`` (sorted by modality)."""
+    import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
+    from polymodal.modalities.base import MODALITIES
+
+    transforms = {}
+    for name in sorted(options):
+        spec = MODALITIES.get(name, field=f"modalities.{name}")
+        try:
+            transforms[name] = spec.transform(**dict(options[name]))
+        except TypeError as err:  # an option the transform does not take
+            raise ConfigError(f"transforms.{name}", f"options of {spec.transform.__name__}", str(err)) from None
+    return transforms
+
+
+class FileClassifier(PretrainedModel, model_type="file_classifier"):
+    """``head(fusion({m: tokenizer_m(batch_m)}).pooled)`` with each modality's preprocessing.
+
+    Args:
+        classes: the class names, in label order (``C`` of them).
+        tokenizers: modality → :class:`TokenizerSpec` (a registered tokenizer and its options).
+        transforms: modality → the options of that modality's registered transform.
+        fusion: a registered fusion strategy's name; its ``modalities``, ``dim`` and
+            ``num_heads`` come from here, its own fields (stage depths) from ``fusion_options``.
+        dim, num_heads: the token width ``D`` and attention heads of every stage.
+        fusion_options: the strategy's other config fields (``depth``, ``dropout``, ...).
+        modality_dropout: probability of hiding one modality of a training sample.
+
+    Inputs:
+        batch: modality → that modality's collated batch; an absent modality is missing
+            for every sample (the fusion tolerates it).
+
+    Returns:
+        :class:`FusionClassifierOutput` with ``logits [B, C]``.
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        tokenizers: Mapping[str, TokenizerSpec],
+        transforms: Mapping[str, Mapping[str, Any]],
+        *,
+        fusion: str = "early_concat",
+        dim: int = 128,
+        num_heads: int = 4,
+        fusion_options: Mapping[str, Any] | None = None,
+        modality_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
+        from polymodal.modalities.base import MODALITIES
+
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ConfigError("classes", "at least two distinct class names", list(classes))
+        if not tokenizers or set(tokenizers) != set(transforms):
+            raise ConfigError("tokenizers", f"one tokenizer per modality of the transforms {sorted(transforms)}", sorted(tokenizers))
+        self.classes = list(classes)
+        self.specs = {name: MODALITIES.get(name, field=f"modalities.{name}") for name in sorted(tokenizers)}
+        self.tokenizer_specs = {name: tokenizers[name] for name in self.specs}
+        self.transforms = build_transforms(transforms)
+        self.fusion_name, self.fusion_options = fusion, dict(fusion_options or {})
+        self.dim, self.num_heads, self.modality_dropout = dim, num_heads, modality_dropout
+        fusion_config = {**self.fusion_options, "modalities": list(self.specs), "dim": dim, "num_heads": num_heads}
+        self.model = FusionClassifier(
+            {name: spec.build(dim) for name, spec in self.tokenizer_specs.items()},
+            build_fusion(fusion, fusion_config),
+            nn.Linear(dim, len(self.classes)),
+            modality_dropout=ModalityDropout(modality_dropout) if modality_dropout > 0 else None,
+        )
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.specs)
+
+    # --- checkpoint --------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        return {
+            "classes": self.classes,
+            "tokenizers": {name: spec.to_dict() for name, spec in self.tokenizer_specs.items()},
+            "transforms": {name: transform.config() for name, transform in self.transforms.items()},
+            "fusion": self.fusion_name,
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "fusion_options": self.fusion_options,
+            "modality_dropout": self.modality_dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> FileClassifier:
+        return cls(
+            config["classes"],
+            {name: TokenizerSpec(**spec) for name, spec in config["tokenizers"].items()},
+            config["transforms"],
+            fusion=config["fusion"],
+            dim=config["dim"],
+            num_heads=config["num_heads"],
+            fusion_options=config.get("fusion_options"),
+            modality_dropout=config.get("modality_dropout", 0.0),
+        )
+
+    # --- forward and inference ----------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Any], *, output_attentions: bool = False) -> FusionClassifierOutput:
+        return self.model(batch, output_attentions=output_attentions)
+
+    def preprocess(self, modality: str, paths: Sequence[str | Path]) -> Any:
+        """Files of one modality → its collated batch on the model's device (read, transform, collate)."""
+        if modality not in self.specs:
+            raise InputError("modality", f"one of the model's modalities {self.modalities}", repr(modality))
+        spec, transform = self.specs[modality], self.transforms[modality]
+        batch = spec.collate([transform(spec.read(path)) for path in paths])
+        return batch.to(next(self.parameters()).device)
+
+    @torch.no_grad()
+    def predict_files(self, modality: str, paths: Sequence[str | Path]) -> Tensor:
+        """``[len(paths), C]`` class probabilities of files of one modality (the others missing)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self({modality: self.preprocess(modality, paths)}).logits.float().softmax(dim=-1)
+        finally:
+            self.train(was_training)

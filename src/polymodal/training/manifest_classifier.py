@@ -1,0 +1,229 @@
+"""Train a classifier on a manifest of your own files: ``task: manifest_classifier``.
+
+Any registered modalities, any tokenizers, any fusion strategy; the model is a
+:class:`~polymodal.models.file_classifier.FileClassifier`, saved with its class names and
+preprocessing. A run config::
+
+    task: manifest_classifier
+    output_dir: runs/pets
+    data:
+      manifest: data/pets/manifest.jsonl   # labels by index or class name; splits "train", "val"
+      eval_split: val                      # null: no held-out evaluation
+      transforms:                          # each modality the model reads: its transform's options
+        image: {size: 64, crop: 64, mean: 0.5, std: 0.25}
+    model:
+      dim: 128
+      num_heads: 4
+      tokenizers:                          # per modality: a registered tokenizer and its options
+        image: {name: patch, options: {in_channels: 3, patch_size: 8, image_size: 64}}
+      fusion: early_concat                 # any registered strategy; its own fields below
+      fusion_options: {depth: 2}
+
+Samples must hold every modality the config names (the others are left out, and counted).
+The transformed training samples are held in memory, so each file is read once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from polymodal.data.collate import ManifestBatch, ManifestCollate
+from polymodal.data.dataset import ManifestDataset
+from polymodal.data.manifest import TEXT_FIELD, Manifest
+from polymodal.errors import ConfigError
+from polymodal.models.file_classifier import FileClassifier, build_transforms
+from polymodal.models.meta_transformer import TokenizerSpec
+from polymodal.training.config import StrictModel
+from polymodal.training.tasks import TASKS, IndexedData, LossOutput, Prediction, TrainingTask
+
+__all__ = ["ManifestClassifierTask"]
+
+
+class _Tokenizer(StrictModel):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Model(StrictModel):
+    dim: int = Field(128, gt=0)
+    num_heads: int = Field(4, gt=0)
+    tokenizers: dict[str, _Tokenizer] = Field(default_factory=dict)
+    fusion: str = "early_concat"
+    fusion_options: dict[str, Any] = Field(default_factory=dict)
+    modality_dropout: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+
+class _Data(StrictModel):
+    manifest: Path
+    transforms: dict[str, dict[str, Any]] = Field(min_length=1)
+    train_split: str = "train"
+    eval_split: str | None = "val"
+    eval_batch_size: int = Field(64, gt=0)
+
+
+class _Samples(IndexedData):
+    """Transformed samples held in memory; ``get`` collates the ones asked for."""
+
+    def __init__(self, dataset: ManifestDataset) -> None:
+        self.items = [dataset[i] for i in range(len(dataset))]
+        self.collate = ManifestCollate.for_transforms(dataset.transforms)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get(self, indices: Tensor) -> ManifestBatch:
+        return self.collate([self.items[int(i)] for i in indices])
+
+
+@TASKS.register("manifest_classifier")
+class ManifestClassifierTask(TrainingTask):
+    """Cross-entropy over the manifest's classes; ``evaluate`` gives held-out ``accuracy``."""
+
+    name = "manifest_classifier"
+    ModelConfig = _Model
+    DataConfig = _Data
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        data, model = self.data_config, self.model_config
+        if TEXT_FIELD in data.transforms:
+            raise ConfigError(
+                "data.transforms.text", "a modality read from files (text needs a vocabulary: see TextEncoderModel)", "text"
+            )
+        if set(model.tokenizers) != set(data.transforms):
+            raise ConfigError(
+                "model.tokenizers", f"one tokenizer per modality of data.transforms {sorted(data.transforms)}", sorted(model.tokenizers)
+            )
+        self.manifest_path = data.manifest if data.manifest.is_absolute() else Path.cwd() / data.manifest
+        self._manifest: Manifest | None = None
+        self._eval: _Samples | None = None
+
+    # --- data ---------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.manifest_path)
+            if self._manifest.classes is None or len(self._manifest.classes) < 2:
+                raise ConfigError("data.manifest", "a manifest whose labels name at least two classes", str(self.manifest_path))
+        return self._manifest
+
+    def _samples(self, split: str) -> _Samples:
+        transforms = build_transforms(self.data_config.transforms)
+        dataset = ManifestDataset(self.manifest, transforms, split=split)
+        if len(dataset) == 0:
+            raise ConfigError(
+                "data", f"samples of split '{split}' holding {sorted(transforms)}",
+                f"none in {self.manifest_path} (splits: {self.manifest.splits})",
+            )
+        if any(label < 0 for label in dataset.labels):
+            raise ConfigError("data.manifest", f"a label on every '{split}' sample", "unlabelled samples")
+        return _Samples(dataset)
+
+    def train_data(self) -> IndexedData:
+        return self._samples(self.data_config.train_split)
+
+    # --- model --------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        m = self.model_config
+        return FileClassifier(
+            list(self.manifest.classes or ()),
+            {name: TokenizerSpec(t.name, dict(t.options)) for name, t in m.tokenizers.items()},
+            self.data_config.transforms,
+            fusion=m.fusion,
+            dim=m.dim,
+            num_heads=m.num_heads,
+            fusion_options=m.fusion_options,
+            modality_dropout=m.modality_dropout,
+        )
+
+    def loss(self, model: nn.Module, batch: ManifestBatch) -> LossOutput:
+        logits = model(batch.inputs).logits
+        loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.model_config.label_smoothing)
+        return LossOutput(loss, {"train_accuracy": float((logits.argmax(-1) == batch.labels).float().mean())})
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def _eval_predictions(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.data_config.eval_split is None:
+            return None
+        if self._eval is None:
+            self._eval = self._samples(self.data_config.eval_split)
+        device = next(model.parameters()).device
+        predicted, labels = [], []
+        size = self.data_config.eval_batch_size
+        for start in range(0, len(self._eval), size):
+            batch = self._eval.get(torch.arange(start, min(start + size, len(self._eval)))).to(device)
+            predicted.append(model(batch.inputs).logits.argmax(-1).cpu())
+            labels.append(batch.labels.cpu())
+        return torch.cat(predicted).numpy(), torch.cat(labels).numpy()
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        out = self._eval_predictions(model)
+        if out is None:
+            return {}
+        predicted, labels = out
+        from sklearn.metrics import f1_score
+
+        return {
+            "accuracy": float((predicted == labels).mean()),
+            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(len(self.manifest.classes or ())))),
+        }
+
+    def export(self, model: nn.Module, directory: Path) -> None:
+        model.save_pretrained(directory)
+
+    def _load(self, run_dir: Path) -> FileClassifier:
+        import polymodal
+
+        return polymodal.load(Path(run_dir) / "model").eval()
+
+    def report(self, run_dir: Path) -> dict[str, float]:
+        """Held-out accuracy, macro F1 and the confusion matrix of the exported model."""
+        from sklearn.metrics import confusion_matrix
+
+        run_dir = Path(run_dir)
+        model = self._load(run_dir)
+        with torch.no_grad():
+            out = self._eval_predictions(model)
+            figures = self.evaluate(model)
+        if out is None:
+            return figures
+        matrix = confusion_matrix(out[1], out[0], labels=range(len(model.classes)))
+        rows = [
+            "| true \\ predicted | " + " | ".join(model.classes) + " |",
+            "|---" * (len(model.classes) + 1) + "|",
+            *(f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(model.classes, matrix)),
+        ]
+        (run_dir / "eval.md").write_text(
+            f"# {run_dir.name}: held-out split '{self.data_config.eval_split}', {len(out[1])} samples\n\n"
+            + "\n".join(f"- {key}: {value:.4f}" for key, value in figures.items())
+            + "\n\n"
+            + "\n".join(rows)
+            + "\n"
+        )
+        (run_dir / "eval.json").write_text(json.dumps(figures, indent=2) + "\n")
+        return figures
+
+    # --- inference ----------------------------------------------------------------------------
+    def predict(self, run_dir: Path, modality: str, paths: list[Path]) -> list[Prediction]:
+        model = self._load(run_dir)
+        probs = model.predict_files(modality, paths)
+        out = []
+        for path, row in zip(paths, probs):
+            top = torch.argsort(row, descending=True)[:5]
+            ranked = [(model.classes[i], float(row[i])) for i in top]
+            out.append(Prediction(str(path), ranked[0][0], ranked[0][1], ranked))
+        return out
+
+    def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
+        model = self._load(run_dir)
+        with torch.no_grad():
+            return model({modality: model.preprocess(modality, paths)}).fusion.pooled
