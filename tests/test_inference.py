@@ -88,9 +88,15 @@ def test_changed_weights_or_training_mode_are_refused(tmp_path):
     with pytest.raises(InputError, match="model.training"):
         model(pixels)
     model.eval()
+    # The compiled graph holds frozen copies: a weight changed in place, or replaced, is refused.
     with torch.no_grad():
         model.encoder.blocks[1].mlp.fc2.weight.add_(1.0)
     with pytest.raises(InputError, match=r"blocks\.1\.mlp\.fc2\.weight"):
+        model(pixels)
+    model = compile_for_inference(tiny_vit(tmp_path / "again"))
+    model(pixels)
+    model.encoder.blocks[0].mlp.fc1.weight = torch.nn.Parameter(torch.zeros(64, 32), requires_grad=False)
+    with pytest.raises(InputError, match=r"blocks\.0\.mlp\.fc1\.weight"):
         model(pixels)
     with pytest.raises(InputError, match="already compiled"):
         compile_for_inference(model)

