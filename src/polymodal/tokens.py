@@ -129,6 +129,23 @@ class Tokens:
         bias = None if self.attention_bias is None else self.attention_bias[index]
         return Tokens(self.embeddings[index], self.mask[index], self.modality, bias, self.no_padding)
 
+    def scatter(self, present: Tensor) -> Tokens:
+        """These ``B'`` samples placed at the ``True`` rows of ``present [B]`` (bool, ``B'``
+        of them ``True``), in order; the other rows are missing: zero embeddings, all
+        padding. ``[B', N, D] -> [B, N, D]``; gradients flow back to the ``B'`` rows."""
+        if not isinstance(present, Tensor) or present.dtype != torch.bool or present.ndim != 1:
+            raise InputError("present", "a [B] bool tensor", present)
+        rows = present.nonzero().squeeze(1).to(self.embeddings.device)
+        if rows.numel() != self.batch_size:
+            raise InputError("present", f"{self.batch_size} True rows (one per sample of the Tokens)", f"{rows.numel()}")
+        b, (_, n, d) = present.shape[0], self.embeddings.shape
+        emb = self.embeddings.new_zeros(b, n, d).index_copy(0, rows, self.embeddings)
+        mask = self.mask.new_zeros(b, n).index_copy(0, rows, self.mask)
+        bias = None
+        if self.attention_bias is not None:
+            bias = self.attention_bias.new_zeros(b, *self.attention_bias.shape[1:]).index_copy(0, rows, self.attention_bias)
+        return Tokens(emb, mask, self.modality, bias)
+
     def masked_fill_padding(self, value: float = 0.0) -> Tokens:
         """Embeddings with every padding position set to ``value`` (mask unchanged)."""
         emb = self.embeddings.masked_fill(~self.mask.unsqueeze(-1), value)

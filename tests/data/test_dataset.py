@@ -92,3 +92,19 @@ def test_untransformed_modalities_collate_as_lists(manifest: Path) -> None:
     batch = ManifestCollate.for_transforms(transforms)([dataset[0], dataset[1]])
     assert isinstance(batch.inputs["toy_image"], list) and batch.inputs["toy_image"][0].shape == (8, 8)
     assert isinstance(batch.inputs["toy_audio"], ToyAudioBatch)
+
+
+def test_require_any_keeps_partial_samples_and_collate_records_who_holds_what(manifest: Path) -> None:
+    modalities = {"toy_image": ScaleImage(), "text": None}
+    complete = ManifestDataset(manifest, modalities)
+    partial = ManifestDataset(manifest, modalities, require="any")
+    assert len(partial) == len(complete) + 1 and partial.dropped == 0  # the text-only row stays
+    last = partial[len(partial) - 1]
+    assert last["toy_image"] is None and last["text"] == "text only"
+    batch = ManifestCollate(modalities)([partial[i] for i in (0, len(partial) - 1, 1)])
+    assert batch.present["toy_image"].tolist() == [True, False, True]
+    assert batch.inputs["toy_image"].pixels.shape[0] == 2 and "text" not in batch.present  # every sample has text
+    only_text = ManifestCollate(modalities)([last])
+    assert "toy_image" not in only_text.inputs and only_text.inputs["text"] == ["text only"]
+    with pytest.raises(InputError, match="require"):
+        ManifestDataset(manifest, modalities, require="some")

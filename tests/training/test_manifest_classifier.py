@@ -149,3 +149,44 @@ def test_the_example_config_validates():
     example = Path(__file__).resolve().parents[2] / "configs" / "digits_speech.yaml"
     task = get_task("manifest_classifier")(load_config(example))  # reads no file yet
     assert task.data_config.eval_split == "test" and set(task.model_config.tokenizers) == {"audio"}
+
+
+def test_unpaired_and_paired_samples_train_one_classifier(digit_tone_files, tmp_path):
+    """Rows hold an image, a tone or both (as digits-av's image rows and speech rows do):
+    class "zero" is a 0 or a low tone, "one" a 1 or a high tone. One model learns from all."""
+    rows = [json.loads(line) for line in (digit_tone_files / "manifest.jsonl").read_text().splitlines()]
+    lines = []
+    for k, row in enumerate(rows):
+        tone, digit = row["label"].split("-")
+        if tone != {"zero": "low", "one": "high"}[digit]:
+            continue  # keep the samples whose image and tone agree
+        keep = ("image", "audio") if k % 3 == 0 else ("image",) if k % 3 == 1 else ("audio",)
+        lines.append({"id": row["id"], "label": digit, "split": row["split"], **{m: row[m] for m in keep}})
+    manifest = digit_tone_files / "unpaired.jsonl"  # paths resolve against the manifest's folder
+    manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+    c = config(digit_tone_files, tmp_path / "run")
+    c["data"]["manifest"] = str(manifest)
+    c["data"]["transforms"]["audio"] = {"num_mel_bins": 32, "fixed_frames": 32, "mean": -4.0, "std": 4.0, "std_scale": 1.0}
+    c["model"]["tokenizers"]["audio"] = {"name": "audio_conv", "options": {"num_mel_bins": 32, "channels": 8, "frames_per_token": 8, "max_tokens": 4}}
+    c["training"]["steps"] = 200
+    task = get_task("manifest_classifier")(load_config(c))
+    data = task.train_data()
+    batch = data.get(torch.arange(len(data)))
+    assert batch.present["image"].float().mean().item() == pytest.approx(2 / 3, abs=0.1)
+    assert batch.present["audio"].float().mean().item() == pytest.approx(2 / 3, abs=0.1)
+
+    run = Trainer(load_config(c)).fit().run_dir
+    assert task.report(run)["accuracy"] >= 0.95  # over paired, image-only and audio-only rows
+    model = polymodal.load(run / "model")
+    val = [line for line in lines if line["split"] == "val"]
+    for modality in ("image", "audio"):
+        held = [line for line in val if modality in line]
+        probs = model.predict_files(modality, [digit_tone_files / line[modality] for line in held])
+        accuracy = np.mean([model.classes[i] == line["label"] for i, line in zip(probs.argmax(-1), held)])
+        assert accuracy >= 0.95, (modality, accuracy)
+
+    # require: all keeps only the paired rows.
+    c["data"]["require"] = "all"
+    paired = get_task("manifest_classifier")(load_config(c)).train_data()
+    assert len(paired) == sum(1 for line in lines if line["split"] == "train" and "image" in line and "audio" in line)

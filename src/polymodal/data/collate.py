@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -26,12 +26,17 @@ class ManifestBatch:
         labels: ``[B]`` long class indices, ``-1`` for unlabelled samples.
         ids: the samples' ids.
         indices: ``[B]`` long positions in the dataset.
+        present: modality → ``[B]`` bool, which samples hold it, for the modalities that
+            some samples lack (a dataset with ``require="any"``); its batch in ``inputs``
+            then holds only those samples, in order. A modality no sample holds is left
+            out of ``inputs``; one every sample holds is not in ``present``.
     """
 
     inputs: dict[str, Any]
     labels: Tensor
     ids: list[str]
     indices: Tensor
+    present: dict[str, Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -39,7 +44,8 @@ class ManifestBatch:
     def to(self, device: Any) -> ManifestBatch:
         """A copy with labels, indices and every input that has ``.to`` moved to ``device``."""
         inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in self.inputs.items()}
-        return replace(self, inputs=inputs, labels=self.labels.to(device), indices=self.indices.to(device))
+        present = {k: v.to(device) for k, v in self.present.items()}
+        return replace(self, inputs=inputs, labels=self.labels.to(device), indices=self.indices.to(device), present=present)
 
 
 class ManifestCollate:
@@ -86,10 +92,15 @@ class ManifestCollate:
     def __call__(self, items: Sequence[Mapping[str, Any]]) -> ManifestBatch:
         if not items:
             raise InputError("batch", "at least one item", "an empty list")
-        inputs = {}
+        inputs, present = {}, {}
         for name, collate in self.collates.items():
-            values = [item[name] for item in items]
+            holds = [item[name] is not None for item in items]
+            values = [item[name] for item in items if item[name] is not None]
+            if not values:
+                continue  # no sample of this batch holds the modality
+            if not all(holds):
+                present[name] = torch.tensor(holds)
             inputs[name] = list(values) if collate is None else collate(values)
         labels = torch.tensor([int(item["label"]) for item in items], dtype=torch.long)
         indices = torch.tensor([int(item["index"]) for item in items], dtype=torch.long)
-        return ManifestBatch(inputs, labels, [str(item["id"]) for item in items], indices)
+        return ManifestBatch(inputs, labels, [str(item["id"]) for item in items], indices, present)

@@ -50,12 +50,16 @@ class ManifestDataset(Dataset):
         modalities: modality name → transform (a picklable callable ``raw -> sample``), or
             ``None`` to return the reader's raw output (``text``: the string itself), which
             the default collate keeps as a list. Samples missing any of these
-            modalities are left out (their count is :attr:`dropped`).
+            modalities are left out (their count is :attr:`dropped`), unless ``require``
+            is ``"any"``.
         split: keep only this split (or these splits).
         classes, on_error: passed to :meth:`Manifest.load` when ``manifest`` is a path.
         readers: modality name → reader (``read(path) -> raw``, picklable), overriding
             the registered modality's reader, or standing in for a modality that is not
             registered in this process.
+        require: ``"all"`` keeps the samples that hold every modality; ``"any"`` keeps
+            those that hold at least one, and an item's missing modality is ``None``
+            (:class:`ManifestCollate` then records which samples hold each modality).
 
     Raises:
         ConfigError: a modality that is not registered.
@@ -71,6 +75,7 @@ class ManifestDataset(Dataset):
         classes: Sequence[str] | None = None,
         on_error: Literal["raise", "skip"] = "raise",
         readers: Mapping[str, Callable[[str], Any]] | None = None,
+        require: Literal["all", "any"] = "all",
     ) -> None:
         if not modalities:
             raise ConfigError("modalities", "at least one modality name → transform", dict(modalities))
@@ -80,10 +85,11 @@ class ManifestDataset(Dataset):
         self.readers = {name: given[name] if name in given else reader_for(name) for name in modalities}
         self.transforms = dict(modalities)
         selected = manifest.select(split=split)
-        self.manifest = selected.select(modalities=list(modalities))
+        self.manifest = selected.select(modalities=list(modalities), require=require)
         self.dropped = len(selected) - len(self.manifest)
         if self.dropped:
-            log.info("%s: %d sample(s) lack one of %s and are left out", manifest.path, self.dropped, list(modalities))
+            lack = "one of" if require == "all" else "all of"
+            log.info("%s: %d sample(s) lack %s %s and are left out", manifest.path, self.dropped, lack, list(modalities))
 
     @property
     def classes(self) -> tuple[str, ...] | None:
@@ -101,6 +107,9 @@ class ManifestDataset(Dataset):
         sample = self.manifest[index]
         item: dict[str, Any] = {"id": sample.id, "index": index, "label": -1 if sample.label is None else sample.label}
         for name, transform in self.transforms.items():
+            if name not in sample.inputs:  # only with require="any": this modality is missing
+                item[name] = None
+                continue
             where = f"{self.manifest.path}, line {sample.line}, field '{name}'"
             try:
                 raw = self.readers[name](sample.inputs[name])

@@ -208,13 +208,26 @@ class Manifest:
         return manifest if split is None else manifest.select(split=split)
 
     # --- selection and access ----------------------------------------------------------
-    def select(self, *, split: str | Collection[str] | None = None, modalities: Iterable[str] = ()) -> Manifest:
-        """A manifest of the samples in ``split`` that hold every one of ``modalities``."""
+    def select(
+        self,
+        *,
+        split: str | Collection[str] | None = None,
+        modalities: Iterable[str] = (),
+        require: Literal["all", "any"] = "all",
+    ) -> Manifest:
+        """A manifest of the samples in ``split`` that hold every one of ``modalities``
+        (``require="any"``: at least one of them)."""
+        if require not in ("all", "any"):
+            raise InputError("require", "'all' or 'any'", repr(require))
         splits = {split} if isinstance(split, str) else (None if split is None else set(split))
-        required = tuple(modalities)
-        kept = tuple(
-            s for s in self.samples if (splits is None or s.split in splits) and s.has(required)
-        )
+        wanted = tuple(modalities)
+
+        def holds(sample: ManifestSample) -> bool:
+            if require == "all" or not wanted:
+                return sample.has(wanted)
+            return any(m in sample.inputs for m in wanted)
+
+        kept = tuple(s for s in self.samples if (splits is None or s.split in splits) and holds(s))
         return replace(self, samples=kept)
 
     @property

@@ -59,6 +59,8 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
     Inputs:
         batch: modality → that modality's collated batch; an absent modality is missing
             for every sample (the fusion tolerates it).
+        present: modality → ``[B]`` bool for modalities only some samples hold (see
+            :class:`FusionClassifier`), as :class:`ManifestBatch.present` gives it.
 
     Returns:
         :class:`FusionClassifierOutput` with ``logits [B, C]``.
@@ -129,8 +131,10 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         )
 
     # --- forward and inference ----------------------------------------------------------------
-    def forward(self, batch: Mapping[str, Any], *, output_attentions: bool = False) -> FusionClassifierOutput:
-        return self.model(batch, output_attentions=output_attentions)
+    def forward(
+        self, batch: Mapping[str, Any], *, present: Mapping[str, Tensor] | None = None, output_attentions: bool = False
+    ) -> FusionClassifierOutput:
+        return self.model(batch, present=present, output_attentions=output_attentions)
 
     def preprocess(self, modality: str, paths: Sequence[str | Path]) -> Any:
         """Files of one modality → its collated batch on the model's device (read, transform, collate)."""

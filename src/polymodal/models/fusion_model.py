@@ -41,6 +41,9 @@ class FusionClassifier(nn.Module):
     Inputs:
         batch: modality → that modality's model input; a modality absent from the batch is
             missing for every sample. ``output_attentions`` is passed to the fusion.
+        present: modality → ``[B]`` bool, for modalities that only some samples hold: that
+            modality's input then holds just those samples, in order, and the others are
+            missing (:meth:`Tokens.scatter`), as a manifest with ``require="any"`` collates.
     """
 
     def __init__(
@@ -60,11 +63,20 @@ class FusionClassifier(nn.Module):
         self.head = head
         self.modality_dropout = modality_dropout
 
-    def forward(self, batch: Mapping[str, Any], *, output_attentions: bool = False) -> FusionClassifierOutput:
+    def forward(
+        self,
+        batch: Mapping[str, Any],
+        *,
+        present: Mapping[str, Tensor] | None = None,
+        output_attentions: bool = False,
+    ) -> FusionClassifierOutput:
         unknown = sorted(set(batch) - set(self.tokenizers))
         if unknown:
             raise InputError("batch", "keys among " + ", ".join(self.tokenizers), unknown)
         tokens = {name: self.tokenizers[name](batch[name]) for name in sorted(batch)}
+        for name, rows in (present or {}).items():
+            if name in tokens:
+                tokens[name] = tokens[name].scatter(rows)
         if self.modality_dropout is not None:
             tokens = self.modality_dropout(tokens)
         out = self.fusion(tokens, output_attentions=output_attentions)

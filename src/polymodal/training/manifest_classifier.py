@@ -19,15 +19,16 @@ preprocessing. A run config::
       fusion: early_concat                 # any registered strategy; its own fields below
       fusion_options: {depth: 2}
 
-Samples must hold every modality the config names (the others are left out, and counted).
-The transformed training samples are held in memory, so each file is read once.
+A sample needs at least one of the modalities the config names; the ones it lacks count as
+missing, which every fusion strategy tolerates (``data.require: all`` leaves such samples out
+instead). The transformed training samples are held in memory, so each file is read once.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -68,6 +69,9 @@ class _Data(StrictModel):
     train_split: str = "train"
     eval_split: str | None = "val"
     eval_batch_size: int = Field(64, gt=0)
+    # "any": a sample needs one of the modalities, the others count as missing (every fusion
+    # strategy tolerates that); "all": samples lacking one are left out.
+    require: Literal["all", "any"] = "any"
 
 
 class _Samples(IndexedData):
@@ -118,7 +122,7 @@ class ManifestClassifierTask(TrainingTask):
 
     def _samples(self, split: str) -> _Samples:
         transforms = build_transforms(self.data_config.transforms)
-        dataset = ManifestDataset(self.manifest, transforms, split=split)
+        dataset = ManifestDataset(self.manifest, transforms, split=split, require=self.data_config.require)
         if len(dataset) == 0:
             raise ConfigError(
                 "data", f"samples of split '{split}' holding {sorted(transforms)}",
@@ -146,7 +150,7 @@ class ManifestClassifierTask(TrainingTask):
         )
 
     def loss(self, model: nn.Module, batch: ManifestBatch) -> LossOutput:
-        logits = model(batch.inputs).logits
+        logits = model(batch.inputs, present=batch.present).logits
         loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.model_config.label_smoothing)
         return LossOutput(loss, {"train_accuracy": float((logits.argmax(-1) == batch.labels).float().mean())})
 
@@ -161,7 +165,7 @@ class ManifestClassifierTask(TrainingTask):
         size = self.data_config.eval_batch_size
         for start in range(0, len(self._eval), size):
             batch = self._eval.get(torch.arange(start, min(start + size, len(self._eval)))).to(device)
-            predicted.append(model(batch.inputs).logits.argmax(-1).cpu())
+            predicted.append(model(batch.inputs, present=batch.present).logits.argmax(-1).cpu())
             labels.append(batch.labels.cpu())
         return torch.cat(predicted).numpy(), torch.cat(labels).numpy()
 
