@@ -146,9 +146,9 @@ def test_two_modalities_fused_and_one_missing_at_prediction(digit_tone_files, tm
 
 
 def test_the_example_config_validates():
-    example = Path(__file__).resolve().parents[2] / "configs" / "digits_speech.yaml"
+    example = Path(__file__).resolve().parents[2] / "configs" / "digits_files.yaml"
     task = get_task("manifest_classifier")(load_config(example))  # reads no file yet
-    assert task.data_config.eval_split == "test" and set(task.model_config.tokenizers) == {"audio"}
+    assert task.data_config.eval_split == "test" and set(task.model_config.tokenizers) == {"audio", "image"}
 
 
 def test_unpaired_and_paired_samples_train_one_classifier(digit_tone_files, tmp_path):
@@ -177,7 +177,10 @@ def test_unpaired_and_paired_samples_train_one_classifier(digit_tone_files, tmp_
     assert batch.present["audio"].float().mean().item() == pytest.approx(2 / 3, abs=0.1)
 
     run = Trainer(load_config(c)).fit().run_dir
-    assert task.report(run)["accuracy"] >= 0.95  # over paired, image-only and audio-only rows
+    figures = task.report(run)
+    assert figures["accuracy"] >= 0.95  # over paired, image-only and audio-only rows
+    assert {"accuracy_audio", "accuracy_image", "accuracy_audio+image"} <= set(figures)
+    assert "samples by the modalities they hold: audio " in (run / "eval.md").read_text()
     model = polymodal.load(run / "model")
     val = [line for line in lines if line["split"] == "val"]
     for modality in ("image", "audio"):

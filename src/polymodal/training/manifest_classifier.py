@@ -155,31 +155,43 @@ class ManifestClassifierTask(TrainingTask):
         return LossOutput(loss, {"train_accuracy": float((logits.argmax(-1) == batch.labels).float().mean())})
 
     # --- evaluation ---------------------------------------------------------------------------
-    def _eval_predictions(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
+    def _eval_predictions(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        """Predicted and true classes of the eval split, and which modalities each sample held."""
         if self.data_config.eval_split is None:
             return None
         if self._eval is None:
             self._eval = self._samples(self.data_config.eval_split)
         device = next(model.parameters()).device
-        predicted, labels = [], []
+        predicted, labels, held = [], [], []
         size = self.data_config.eval_batch_size
         for start in range(0, len(self._eval), size):
             batch = self._eval.get(torch.arange(start, min(start + size, len(self._eval)))).to(device)
             predicted.append(model(batch.inputs, present=batch.present).logits.argmax(-1).cpu())
             labels.append(batch.labels.cpu())
-        return torch.cat(predicted).numpy(), torch.cat(labels).numpy()
+            for row in range(len(batch)):
+                names = [m for m in batch.inputs if m not in batch.present or bool(batch.present[m][row])]
+                held.append("+".join(sorted(names)))
+        return torch.cat(predicted).numpy(), torch.cat(labels).numpy(), held
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Held-out ``accuracy`` and ``macro_f1``; with samples holding different modalities,
+        also ``accuracy_<modalities>`` per kind (``accuracy_audio``, ``accuracy_audio+image``)."""
         out = self._eval_predictions(model)
         if out is None:
             return {}
-        predicted, labels = out
+        predicted, labels, held = out
         from sklearn.metrics import f1_score
 
-        return {
+        figures = {
             "accuracy": float((predicted == labels).mean()),
             "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(len(self.manifest.classes or ())))),
         }
+        kinds = sorted(set(held))
+        if len(kinds) > 1:
+            for kind in kinds:
+                rows = np.array([h == kind for h in held])
+                figures[f"accuracy_{kind}"] = float((predicted[rows] == labels[rows]).mean())
+        return figures
 
     def export(self, model: nn.Module, directory: Path) -> None:
         model.save_pretrained(directory)
@@ -201,6 +213,7 @@ class ManifestClassifierTask(TrainingTask):
         if out is None:
             return figures
         matrix = confusion_matrix(out[1], out[0], labels=range(len(model.classes)))
+        kinds = {kind: out[2].count(kind) for kind in sorted(set(out[2]))}
         rows = [
             "| true \\ predicted | " + " | ".join(model.classes) + " |",
             "|---" * (len(model.classes) + 1) + "|",
@@ -208,6 +221,7 @@ class ManifestClassifierTask(TrainingTask):
         ]
         (run_dir / "eval.md").write_text(
             f"# {run_dir.name}: held-out split '{self.data_config.eval_split}', {len(out[1])} samples\n\n"
+            + "samples by the modalities they hold: " + ", ".join(f"{k} {n}" for k, n in kinds.items()) + "\n\n"
             + "\n".join(f"- {key}: {value:.4f}" for key, value in figures.items())
             + "\n\n"
             + "\n".join(rows)
