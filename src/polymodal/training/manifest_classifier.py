@@ -233,13 +233,7 @@ class ManifestClassifierTask(TrainingTask):
     # --- inference ----------------------------------------------------------------------------
     def predict(self, run_dir: Path, modality: str, paths: list[Path]) -> list[Prediction]:
         model = self._load(run_dir)
-        probs = model.predict_files(modality, paths)
-        out = []
-        for path, row in zip(paths, probs):
-            top = torch.argsort(row, descending=True)[:5]
-            ranked = [(model.classes[i], float(row[i])) for i in top]
-            out.append(Prediction(str(path), ranked[0][0], ranked[0][1], ranked))
-        return out
+        return Prediction.from_probabilities(paths, model.predict_files(modality, paths), model.classes)
 
     def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
         model = self._load(run_dir)

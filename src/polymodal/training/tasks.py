@@ -9,6 +9,7 @@ precision, accumulation, checkpoints, logging, DDP).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,17 @@ class Prediction:
     label: str
     probability: float
     top: list[tuple[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_probabilities(
+        cls, paths: Sequence[str | Path], probs: Tensor, class_names: Sequence[str], top: int = 5
+    ) -> list[Prediction]:
+        """One prediction per row of ``probs [N, C]``, with the ``top`` classes ranked."""
+        out = []
+        for path, row in zip(paths, probs):
+            ranked = [(class_names[i], float(row[i])) for i in torch.argsort(row, descending=True)[:top]]
+            out.append(cls(str(path), ranked[0][0], ranked[0][1], ranked))
+        return out
 
 
 class IndexedData:

@@ -352,12 +352,7 @@ class DigitsAVTask(TrainingTask):
         classifier = ZeroShotClassifier(model, model.class_names, model.templates[modality], modality)
         with torch.no_grad():
             probs = classifier(model_inputs(model, modality, paths)).softmax(dim=-1)
-        out = []
-        for path, row in zip(paths, probs):
-            top = torch.argsort(row, descending=True)[:5]
-            ranked = [(model.class_names[i], float(row[i])) for i in top]
-            out.append(Prediction(str(path), ranked[0][0], ranked[0][1], ranked))
-        return out
+        return Prediction.from_probabilities(paths, probs, model.class_names)
 
     def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
         from polymodal.training.digits_av.inference import model_inputs
