@@ -42,7 +42,7 @@ from polymodal.data.manifest import TEXT_FIELD, Manifest
 from polymodal.errors import ConfigError
 from polymodal.models.file_classifier import FileClassifier, build_transforms
 from polymodal.models.meta_transformer import TokenizerSpec
-from polymodal.training.config import StrictModel
+from polymodal.training.config import RunConfig, StrictModel
 from polymodal.training.tasks import TASKS, IndexedData, LossOutput, Prediction, TrainingTask
 
 __all__ = ["ManifestClassifierTask"]
@@ -96,7 +96,7 @@ class ManifestClassifierTask(TrainingTask):
     ModelConfig = _Model
     DataConfig = _Data
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: RunConfig) -> None:
         super().__init__(config)
         data, model = self.data_config, self.model_config
         if TEXT_FIELD in data.transforms:
