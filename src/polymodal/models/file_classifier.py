@@ -19,23 +19,29 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.checkpoints.io import PretrainedModel
-from polymodal.errors import ConfigError, InputError
+from polymodal.data.manifest import TEXT_FIELD
+from polymodal.errors import CheckpointError, ConfigError, InputError
 from polymodal.fusion.base import build_fusion
 from polymodal.fusion.modality_dropout import ModalityDropout
 from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
 from polymodal.models.meta_transformer import TokenizerSpec
+from polymodal.modalities.text import TOKENIZER_FILE, TextTransform
 
 __all__ = ["FileClassifier", "build_transforms"]
 
 
-def build_transforms(options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Modality → its registered transform built from ``options`` (sorted by modality)."""
+def build_transforms(options: Mapping[str, Mapping[str, Any] | Any]) -> dict[str, Any]:
+    """Modality → its registered transform built from ``options`` (sorted by modality); a
+    value that is already a transform (not a mapping) is kept as it is."""
     import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
     from polymodal.modalities.base import MODALITIES
 
     transforms = {}
     for name in sorted(options):
         spec = MODALITIES.get(name, field=f"modalities.{name}")
+        if not isinstance(options[name], Mapping):
+            transforms[name] = options[name]
+            continue
         try:
             transforms[name] = spec.transform(**dict(options[name]))
         except TypeError as err:  # an option the transform does not take
@@ -49,7 +55,11 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
     Args:
         classes: the class names, in label order (``C`` of them).
         tokenizers: modality → :class:`TokenizerSpec` (a registered tokenizer and its options).
-        transforms: modality → the options of that modality's registered transform.
+            A ``text`` tokenizer takes its ``vocab_size`` and ``max_positions`` from the text
+            transform unless its options say otherwise.
+        transforms: modality → the options of that modality's registered transform, or the
+            transform itself (``text``: a :class:`TextTransform`, whose vocabulary is saved
+            beside the weights as ``tokenizer.json``).
         fusion: a registered fusion strategy's name; its ``modalities``, ``dim`` and
             ``num_heads`` come from here, its own fields (stage depths) from ``fusion_options``.
         dim, num_heads: the token width ``D`` and attention heads of every stage.
@@ -70,7 +80,7 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         self,
         classes: Sequence[str],
         tokenizers: Mapping[str, TokenizerSpec],
-        transforms: Mapping[str, Mapping[str, Any]],
+        transforms: Mapping[str, Mapping[str, Any] | Any],
         *,
         fusion: str = "early_concat",
         dim: int = 128,
@@ -88,8 +98,13 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
             raise ConfigError("tokenizers", f"one tokenizer per modality of the transforms {sorted(transforms)}", sorted(tokenizers))
         self.classes = list(classes)
         self.specs = {name: MODALITIES.get(name, field=f"modalities.{name}") for name in sorted(tokenizers)}
-        self.tokenizer_specs = {name: tokenizers[name] for name in self.specs}
         self.transforms = build_transforms(transforms)
+        self.tokenizer_specs = {name: tokenizers[name] for name in self.specs}
+        text = self.transforms.get(TEXT_FIELD)
+        if text is not None and self.tokenizer_specs[TEXT_FIELD].name == "text":
+            spec = self.tokenizer_specs[TEXT_FIELD]
+            sizes = {"vocab_size": text.vocab_size, "max_positions": text.max_length}
+            self.tokenizer_specs[TEXT_FIELD] = TokenizerSpec(spec.name, {**sizes, **spec.options})
         self.fusion_name, self.fusion_options = fusion, dict(fusion_options or {})
         self.dim, self.num_heads, self.modality_dropout = dim, num_heads, modality_dropout
         fusion_config = {**self.fusion_options, "modalities": list(self.specs), "dim": dim, "num_heads": num_heads}
@@ -119,16 +134,25 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
 
     @classmethod
     def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> FileClassifier:
+        transforms = dict(config["transforms"])
+        if TEXT_FIELD in transforms:  # the vocabulary is an asset beside config.json
+            if directory is None or not TextTransform.available(directory):
+                raise CheckpointError(str(directory), f"a model folder holding the text vocabulary ({TOKENIZER_FILE})", "none")
+            transforms[TEXT_FIELD] = TextTransform.from_pretrained(directory, max_length=transforms[TEXT_FIELD].get("max_length"))
         return cls(
             config["classes"],
             {name: TokenizerSpec(**spec) for name, spec in config["tokenizers"].items()},
-            config["transforms"],
+            transforms,
             fusion=config["fusion"],
             dim=config["dim"],
             num_heads=config["num_heads"],
             fusion_options=config.get("fusion_options"),
             modality_dropout=config.get("modality_dropout", 0.0),
         )
+
+    def save_assets(self, directory: Path) -> None:
+        if TEXT_FIELD in self.transforms:
+            self.transforms[TEXT_FIELD].save(directory)
 
     # --- forward and inference ----------------------------------------------------------------
     def forward(

@@ -11,11 +11,13 @@ preprocessing. A run config::
       eval_split: val                      # null: no held-out evaluation
       transforms:                          # each modality the model reads: its transform's options
         image: {size: 64, crop: 64, mean: 0.5, std: 0.25}
+        text: {vocab_size: 4000, max_length: 64}   # or {directory: <a folder with tokenizer.json>}
     model:
       dim: 128
       num_heads: 4
       tokenizers:                          # per modality: a registered tokenizer and its options
         image: {name: patch, options: {in_channels: 3, patch_size: 8, image_size: 64}}
+        text: {name: text}                 # vocab_size and max_positions come from the vocabulary
       fusion: early_concat                 # any registered strategy; its own fields below
       fusion_options: {depth: 2}
 
@@ -41,6 +43,7 @@ from polymodal.data.dataset import ManifestDataset
 from polymodal.data.manifest import TEXT_FIELD, Manifest
 from polymodal.errors import ConfigError
 from polymodal.models.file_classifier import FileClassifier, build_transforms
+from polymodal.modalities.text import TextTransform
 from polymodal.models.meta_transformer import TokenizerSpec
 from polymodal.training.config import RunConfig, StrictModel
 from polymodal.training.tasks import TASKS, IndexedData, LossOutput, Prediction, TrainingTask
@@ -99,16 +102,15 @@ class ManifestClassifierTask(TrainingTask):
     def __init__(self, config: RunConfig) -> None:
         super().__init__(config)
         data, model = self.data_config, self.model_config
-        if TEXT_FIELD in data.transforms:
-            raise ConfigError(
-                "data.transforms.text", "a modality read from files (text needs a vocabulary: see TextEncoderModel)", "text"
-            )
         if set(model.tokenizers) != set(data.transforms):
             raise ConfigError(
                 "model.tokenizers", f"one tokenizer per modality of data.transforms {sorted(data.transforms)}", sorted(model.tokenizers)
             )
+        if TEXT_FIELD in data.transforms:
+            self._check_text_options(data.transforms[TEXT_FIELD])
         self.manifest_path = data.manifest if data.manifest.is_absolute() else Path.cwd() / data.manifest
         self._manifest: Manifest | None = None
+        self._transforms: dict[str, Any] | None = None
         self._eval: _Samples | None = None
 
     # --- data ---------------------------------------------------------------------------------
@@ -120,8 +122,47 @@ class ManifestClassifierTask(TrainingTask):
                 raise ConfigError("data.manifest", "a manifest whose labels name at least two classes", str(self.manifest_path))
         return self._manifest
 
+    @property
+    def transforms(self) -> dict[str, Any]:
+        """Every modality's transform, built once so that the data and the model share them
+        (a text vocabulary trained on the training split included)."""
+        if self._transforms is None:
+            options = {name: dict(value) for name, value in self.data_config.transforms.items()}
+            text = options.pop(TEXT_FIELD, None)
+            self._transforms = build_transforms(options)
+            if text is not None:
+                self._transforms[TEXT_FIELD] = self._text_transform(text)
+        return self._transforms
+
+    @staticmethod
+    def _check_text_options(options: dict[str, Any]) -> None:
+        field = "data.transforms.text"
+        expected = (
+            "{directory: <a folder with tokenizer.json or vocab.txt>} or {vocab_size: N} "
+            "(a WordPiece vocabulary trained on the training texts), and optionally max_length"
+        )
+        known = {"directory", "vocab_size", "max_length", "lowercase"}
+        if set(options) - known or ("directory" in options) == ("vocab_size" in options):
+            raise ConfigError(field, expected, options)
+        if "directory" in options and "lowercase" in options:
+            raise ConfigError(f"{field}.lowercase", "unset with a directory (its tokenizer files decide)", options["lowercase"])
+
+    def _text_transform(self, options: dict[str, Any]) -> TextTransform:
+        field = "data.transforms.text"
+        if "directory" in options:
+            return TextTransform.from_pretrained(options["directory"], max_length=options.get("max_length"))
+        texts = [s.inputs[TEXT_FIELD] for s in self.manifest.select(split=self.data_config.train_split) if TEXT_FIELD in s.inputs]
+        if not texts:
+            raise ConfigError(field, f"training samples with text to learn a vocabulary from (split '{self.data_config.train_split}')", "none")
+        return TextTransform.train_wordpiece(
+            texts,
+            vocab_size=int(options["vocab_size"]),
+            lowercase=bool(options.get("lowercase", True)),
+            max_length=int(options.get("max_length", 128)),
+        )
+
     def _samples(self, split: str) -> _Samples:
-        transforms = build_transforms(self.data_config.transforms)
+        transforms = self.transforms
         dataset = ManifestDataset(self.manifest, transforms, split=split, require=self.data_config.require)
         if len(dataset) == 0:
             raise ConfigError(
@@ -141,7 +182,7 @@ class ManifestClassifierTask(TrainingTask):
         return FileClassifier(
             list(self.manifest.classes or ()),
             {name: TokenizerSpec(t.name, dict(t.options)) for name, t in m.tokenizers.items()},
-            self.data_config.transforms,
+            self.transforms,
             fusion=m.fusion,
             dim=m.dim,
             num_heads=m.num_heads,
@@ -207,6 +248,7 @@ class ManifestClassifierTask(TrainingTask):
 
         run_dir = Path(run_dir)
         model = self._load(run_dir)
+        self._transforms, self._eval = dict(model.transforms), None  # the exported preprocessing, vocabulary included
         with torch.no_grad():
             out = self._eval_predictions(model)
             figures = self.evaluate(model)
