@@ -166,3 +166,18 @@ def test_audio_encoder_model_matches_cpu():
     batch = AudioBatch(torch.randn(2, 100, 32), torch.tensor([100, 60]))
     cpu = model.encode_audio(batch)
     torch.testing.assert_close(model.to(CUDA).encode_audio(batch.to(CUDA)).cpu(), cpu, atol=1e-5, rtol=1e-5)
+
+
+def test_compiled_encoder_matches_cpu():
+    import copy
+
+    from polymodal.inference import compile_for_inference
+
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(dim=32, depth=2, num_heads=4, pool="mean").eval()
+    tokens = padded_tokens()
+    cpu = encoder(tokens)
+    compiled = compile_for_inference(copy.deepcopy(encoder).to(CUDA), fullgraph=True)
+    gpu = compiled(tokens.to(CUDA))
+    torch.testing.assert_close(gpu.hidden.cpu(), cpu.hidden, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gpu.pooled.cpu(), cpu.pooled, atol=1e-5, rtol=1e-5)
