@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from polymodal.checkpoints.io import PretrainedModel
 from polymodal.data.manifest import TEXT_FIELD
+from polymodal.encoder import EncoderConfig, TransformerEncoder
 from polymodal.errors import CheckpointError, ConfigError, InputError
 from polymodal.fusion.base import build_fusion
 from polymodal.fusion.modality_dropout import ModalityDropout
@@ -49,6 +50,26 @@ def build_transforms(options: Mapping[str, Mapping[str, Any] | Any]) -> dict[str
     return transforms
 
 
+def _share_encoder(fusion: nn.Module, name: str, dim: int, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Put the shared encoder ``options`` name in ``fusion``'s place; returns what rebuilds it."""
+    unknown = sorted(set(options) - {"pretrained", "config", "frozen"})
+    if unknown or ("pretrained" in options) == ("config" in options):
+        raise ConfigError("shared_encoder", "{pretrained: <all-minilm-l6-v2 or a model folder>, frozen: true|false}", dict(options))
+    if not isinstance(getattr(fusion, "encoder", None), TransformerEncoder):
+        raise ConfigError("fusion", "a single-stream strategy (early_concat, early_sum) to share an encoder", repr(name))
+    if "pretrained" in options:
+        from polymodal.pretrained import shared_encoder  # the pretrained models import this package
+
+        encoder = shared_encoder(options["pretrained"])
+    else:
+        encoder = TransformerEncoder(EncoderConfig(**options["config"]))
+    if encoder.config.dim != dim:
+        raise ConfigError("dim", f"the shared encoder's width {encoder.config.dim}", dim)
+    frozen = bool(options.get("frozen", True))
+    fusion.encoder = encoder.freeze(frozen)
+    return {"config": encoder.config.to_dict(), "frozen": frozen}
+
+
 class FileClassifier(PretrainedModel, model_type="file_classifier"):
     """``head(fusion({m: tokenizer_m(batch_m)}).pooled)`` with each modality's preprocessing.
 
@@ -65,6 +86,11 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         dim, num_heads: the token width ``D`` and attention heads of every stage.
         fusion_options: the strategy's other config fields (``depth``, ``dropout``, ...).
         modality_dropout: probability of hiding one modality of a training sample.
+        shared_encoder: Meta-Transformer's way: ``{"pretrained": source, "frozen": True}``
+            puts a pretrained model's encoder (:func:`polymodal.pretrained.shared_encoder`:
+            ``"all-minilm-l6-v2"`` or a model folder) in place of a single-stream fusion's
+            own (``early_concat``, ``early_sum``); ``dim`` must be its width. A saved model
+            keeps ``{"config": ..., "frozen": ...}`` and its weights.
 
     Inputs:
         batch: modality → that modality's collated batch; an absent modality is missing
@@ -87,6 +113,7 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         num_heads: int = 4,
         fusion_options: Mapping[str, Any] | None = None,
         modality_dropout: float = 0.0,
+        shared_encoder: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
@@ -108,9 +135,14 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         self.fusion_name, self.fusion_options = fusion, dict(fusion_options or {})
         self.dim, self.num_heads, self.modality_dropout = dim, num_heads, modality_dropout
         fusion_config = {**self.fusion_options, "modalities": list(self.specs), "dim": dim, "num_heads": num_heads}
+        tokenizer_modules = {name: spec.build(dim) for name, spec in self.tokenizer_specs.items()}
+        fusion_module = build_fusion(fusion, fusion_config)
+        self.shared_encoder = None
+        if shared_encoder is not None:
+            self.shared_encoder = _share_encoder(fusion_module, fusion, dim, shared_encoder)
         self.model = FusionClassifier(
-            {name: spec.build(dim) for name, spec in self.tokenizer_specs.items()},
-            build_fusion(fusion, fusion_config),
+            tokenizer_modules,
+            fusion_module,
             nn.Linear(dim, len(self.classes)),
             modality_dropout=ModalityDropout(modality_dropout) if modality_dropout > 0 else None,
         )
@@ -130,6 +162,7 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
             "num_heads": self.num_heads,
             "fusion_options": self.fusion_options,
             "modality_dropout": self.modality_dropout,
+            "shared_encoder": self.shared_encoder,
         }
 
     @classmethod
@@ -148,6 +181,7 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
             num_heads=config["num_heads"],
             fusion_options=config.get("fusion_options"),
             modality_dropout=config.get("modality_dropout", 0.0),
+            shared_encoder=config.get("shared_encoder"),
         )
 
     def save_assets(self, directory: Path) -> None:

@@ -56,6 +56,11 @@ class _Tokenizer(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class _SharedEncoder(StrictModel):
+    pretrained: str
+    frozen: bool = True
+
+
 class _Model(StrictModel):
     dim: int = Field(128, gt=0)
     num_heads: int = Field(4, gt=0)
@@ -64,6 +69,9 @@ class _Model(StrictModel):
     fusion_options: dict[str, Any] = Field(default_factory=dict)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    # Meta-Transformer's way: {pretrained: all-minilm-l6-v2 or a model folder, frozen: true}
+    # replaces a single-stream fusion's encoder; model.dim must be its width.
+    shared_encoder: _SharedEncoder | None = None
 
 
 class _Data(StrictModel):
@@ -188,6 +196,7 @@ class ManifestClassifierTask(TrainingTask):
             num_heads=m.num_heads,
             fusion_options=m.fusion_options,
             modality_dropout=m.modality_dropout,
+            shared_encoder=None if m.shared_encoder is None else m.shared_encoder.model_dump(),
         )
 
     def loss(self, model: nn.Module, batch: ManifestBatch) -> LossOutput:
