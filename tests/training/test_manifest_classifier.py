@@ -77,6 +77,7 @@ def test_trains_on_png_files_then_evaluates_predicts_and_reloads(digit_files, tm
     probs = model.predict_files("image", paths)
     assert probs.shape == (10, 10) and torch.allclose(probs.sum(-1), torch.ones(10))
     assert [NAMES[i] for i in probs.argmax(-1)] == predicted
+    torch.testing.assert_close(model.predict_files("image", paths, batch_size=3), probs)  # in chunks of 3, 3, 3, 1
     assert cli_main(["embed", str(run), *paths[:3], "--out", str(tmp_path / "emb.npy")]) == 0
     assert np.load(tmp_path / "emb.npy").shape == (3, 32)  # the fused pooled token, D = 32
 

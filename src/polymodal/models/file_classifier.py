@@ -11,7 +11,7 @@ new files on its own::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,11 +203,27 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         return batch.to(next(self.parameters()).device)
 
     @torch.no_grad()
-    def predict_files(self, modality: str, paths: Sequence[str | Path]) -> Tensor:
-        """``[len(paths), C]`` class probabilities of files of one modality (the others missing)."""
+    def predict_files(self, modality: str, paths: Sequence[str | Path], *, batch_size: int = 64) -> Tensor:
+        """``[len(paths), C]`` class probabilities of files of one modality (the others missing),
+        read ``batch_size`` files at a time."""
+        return self._over_files(modality, paths, batch_size, lambda out: out.logits.float().softmax(dim=-1))
+
+    @torch.no_grad()
+    def embed_files(self, modality: str, paths: Sequence[str | Path], *, batch_size: int = 64) -> Tensor:
+        """``[len(paths), D]`` fused pooled embeddings of files of one modality."""
+        return self._over_files(modality, paths, batch_size, lambda out: out.fusion.pooled.float())
+
+    def _over_files(
+        self, modality: str, paths: Sequence[str | Path], batch_size: int, take: Callable[[FusionClassifierOutput], Tensor]
+    ) -> Tensor:
+        if batch_size < 1:
+            raise InputError("batch_size", "a positive integer", batch_size)
+        if not paths:
+            raise InputError("paths", "at least one file", "none")
         was_training = self.training
         self.eval()
         try:
-            return self({modality: self.preprocess(modality, paths)}).logits.float().softmax(dim=-1)
+            chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+            return torch.cat([take(self({modality: self.preprocess(modality, chunk)})) for chunk in chunks]).cpu()
         finally:
             self.train(was_training)

@@ -287,6 +287,4 @@ class ManifestClassifierTask(TrainingTask):
         return Prediction.from_probabilities(paths, model.predict_files(modality, paths), model.classes)
 
     def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
-        model = self._load(run_dir)
-        with torch.no_grad():
-            return model({modality: model.preprocess(modality, paths)}).fusion.pooled
+        return self._load(run_dir).embed_files(modality, paths)
