@@ -33,7 +33,7 @@ import _paths  # noqa: E402,F401  (keeps benchmarks/ from shadowing packages; sr
 
 from polymodal.allocator import keep_freed_memory  # noqa: E402
 from polymodal.convert import from_huggingface  # noqa: E402
-from polymodal.inference import compile_for_inference  # noqa: E402
+from polymodal.inference import compile_for_inference, compiler_available  # noqa: E402
 
 
 def vit_flops(batch: int, image: int, patch: int, dim: int, depth: int, mlp: int, channels: int = 3) -> float:
@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # Forward, fp32, compiled with frozen weights: the same treatment for both models.
     compiled: dict[str, float] = {}
-    if not args.no_compile:
+    if not args.no_compile and not compiler_available(device):
+        print(f"(no compiled rows: torch.compile cannot build kernels for {device.type} here)")
+    elif not args.no_compile:
         ours_c = compile_for_inference(copy.deepcopy(ours))
         hf_c = compile_for_inference(copy.deepcopy(hf))
         compiled = interleaved(

@@ -1,7 +1,7 @@
 """compile_for_inference: frozen-weight torch.compile gives the eager outputs, in one graph."""
 
 import copy
-import shutil
+import sys
 
 import pytest
 import torch
@@ -10,16 +10,13 @@ from polymodal import Tokens
 from polymodal.convert import from_huggingface
 from polymodal.encoder import EncoderConfig, TransformerEncoder
 from polymodal.errors import InputError
-from polymodal.inference import compile_for_inference
+from polymodal.inference import compile_for_inference, compiler_available
 
 transformers = pytest.importorskip("transformers")
 
 pytestmark = [
     pytest.mark.slow,  # each case compiles C++ kernels: 5-15 s on 2 cores
-    pytest.mark.skipif(
-        not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")),
-        reason="torch.compile on the CPU needs a C++ compiler",
-    ),
+    pytest.mark.skipif(not compiler_available("cpu"), reason="torch.compile on the CPU needs a C++ compiler"),
 ]
 
 
@@ -102,3 +99,11 @@ def test_changed_weights_or_training_mode_are_refused(tmp_path):
         compile_for_inference(model)
     with pytest.raises(InputError, match="torch.nn.Module"):
         compile_for_inference(lambda x: x)
+
+
+def test_compiler_check_follows_path_and_cxx(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("CXX", "")
+    assert not compiler_available("cpu")
+    monkeypatch.setenv("CXX", sys.executable)  # any executable named by $CXX counts, as for inductor
+    assert compiler_available("cpu")

@@ -21,6 +21,9 @@ needs a C++ compiler on the CPU (Triton on a GPU), as ``torch.compile`` always d
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+import shutil
 from typing import Any, TypeVar
 
 import torch
@@ -29,9 +32,18 @@ from torch._inductor import config as inductor_config
 
 from polymodal.errors import InputError
 
-__all__ = ["compile_for_inference"]
+__all__ = ["compile_for_inference", "compiler_available"]
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def compiler_available(device: torch.device | str = "cpu") -> bool:
+    """Whether ``torch.compile`` can build kernels for ``device`` here: a C++ compiler for the
+    CPU (``$CXX``, else ``g++``, ``c++`` or ``clang++``), Triton for a GPU."""
+    if torch.device(device).type == "cpu":
+        candidates = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+        return any(name and shutil.which(name) for name in candidates)
+    return importlib.util.find_spec("triton") is not None
 
 
 class _WeightWatch:
