@@ -77,6 +77,27 @@ def test_compiled_text_model_with_padded_batches_in_one_graph(tmp_path):
         torch.testing.assert_close(model.encode_text(sentences), reference, atol=1e-5, rtol=1e-5)
 
 
+def test_compiled_file_classifier_with_a_modality_some_samples_lack():
+    from polymodal.modalities.audio import AudioBatch
+    from polymodal.models import FileClassifier
+    from polymodal.models.meta_transformer import TokenizerSpec
+
+    eager = FileClassifier(
+        ["a", "b", "c"],
+        {"image": TokenizerSpec("patch", {"in_channels": 1, "patch_size": 4, "image_size": 8}),
+         "audio": TokenizerSpec("audio_conv", {"num_mel_bins": 16, "channels": 4, "frames_per_token": 8, "max_tokens": 4})},
+        {"image": {"size": 8, "crop": 8, "mean": 0.5, "std": 0.5}, "audio": {"num_mel_bins": 16, "mean": None, "std": None}},
+        dim=32,
+        fusion_options={"depth": 2},
+    ).eval()
+    model = compile_for_inference(copy.deepcopy(eager), fullgraph=True)
+    batch = {"image": torch.randn(2, 1, 8, 8), "audio": AudioBatch(torch.randn(3, 32, 16), torch.tensor([32, 20, 32]))}
+    present = {"image": torch.tensor([True, False, True])}
+    with torch.no_grad():
+        reference = eager(batch, present=present).logits
+    torch.testing.assert_close(model(batch, present=present).logits, reference, atol=1e-5, rtol=1e-5)
+
+
 def test_changed_weights_or_training_mode_are_refused(tmp_path):
     model = compile_for_inference(tiny_vit(tmp_path))
     pixels = torch.randn(2, 3, 32, 32)

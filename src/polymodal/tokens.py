@@ -135,15 +135,18 @@ class Tokens:
         padding. ``[B', N, D] -> [B, N, D]``; gradients flow back to the ``B'`` rows."""
         if not isinstance(present, Tensor) or present.dtype != torch.bool or present.ndim != 1:
             raise InputError("present", "a [B] bool tensor", present)
-        rows = present.nonzero().squeeze(1).to(self.embeddings.device)
-        if rows.numel() != self.batch_size:
-            raise InputError("present", f"{self.batch_size} True rows (one per sample of the Tokens)", f"{rows.numel()}")
-        b, (_, n, d) = present.shape[0], self.embeddings.shape
-        emb = self.embeddings.new_zeros(b, n, d).index_copy(0, rows, self.embeddings)
-        mask = self.mask.new_zeros(b, n).index_copy(0, rows, self.mask)
+        present = present.to(self.embeddings.device)
+        if not torch.compiler.is_compiling() and int(present.sum()) != self.batch_size:
+            raise InputError("present", f"{self.batch_size} True rows (one per sample of the Tokens)", f"{int(present.sum())}")
+        # Row i gathers sample (True rows up to i) - 1, then absent rows are blanked: no shape
+        # depends on the values (as with nonzero()), so a compiled graph stays whole.
+        source = (present.long().cumsum(0) - 1).clamp_min(0)
+        keep = present[:, None]
+        emb = self.embeddings.index_select(0, source) * keep[..., None].to(self.embeddings.dtype)
+        mask = self.mask.index_select(0, source) & keep
         bias = None
         if self.attention_bias is not None:
-            bias = self.attention_bias.new_zeros(b, *self.attention_bias.shape[1:]).index_copy(0, rows, self.attention_bias)
+            bias = self.attention_bias.index_select(0, source) * keep[..., None, None].to(self.attention_bias.dtype)
         return Tokens(emb, mask, self.modality, bias)
 
     def masked_fill_padding(self, value: float = 0.0) -> Tokens:

@@ -177,7 +177,7 @@ class Fusion(nn.Module):
         """Validate ``inputs`` and return its ``(name, Tokens)`` pairs sorted by name."""
         if not isinstance(inputs, Mapping) or not inputs:
             raise InputError("inputs", "a non-empty mapping modality name → Tokens", inputs)
-        items = sorted(inputs.items())
+        items = [(name, inputs[name]) for name in sorted(inputs)]  # by name (and traceable by torch.compile)
         batch = None
         for name, tokens in items:
             if name not in self.modalities:
