@@ -197,6 +197,35 @@ def test_unpaired_and_paired_samples_train_one_classifier(digit_tone_files, tmp_
     assert len(paired) == sum(1 for line in lines if line["split"] == "train" and "image" in line and "audio" in line)
 
 
+@pytest.mark.slow
+def test_ddp_when_a_rank_s_batch_lacks_a_modality(digit_tone_files, tmp_path):
+    """Two gloo processes, 2 samples each per step from image-only and tone-only rows: a
+    rank's batch often holds one modality only, so the other's tokenizer gets no gradient."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from .conftest import ROOT, cli_env
+
+    rows = [json.loads(line) for line in (digit_tone_files / "manifest.jsonl").read_text().splitlines()]
+    lines = [{"id": r["id"], "label": r["label"], "split": r["split"], **({"image": r["image"]} if k % 2 else {"audio": r["audio"]})}
+             for k, r in enumerate(rows)]
+    (digit_tone_files / "alternating.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    c = config(digit_tone_files, tmp_path / "run")
+    c["data"]["manifest"] = str(digit_tone_files / "alternating.jsonl")
+    c["data"]["transforms"]["audio"] = {"num_mel_bins": 32, "fixed_frames": 32, "mean": -4.0, "std": 4.0, "std_scale": 1.0}
+    c["model"]["tokenizers"]["audio"] = {"name": "audio_conv", "options": {"num_mel_bins": 32, "channels": 8, "frames_per_token": 8, "max_tokens": 4}}
+    c["training"].update(steps=12, batch_size=4, eval_every=12)
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(c))
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "polymodal", "train", str(tmp_path / "ddp.yaml")],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
 def test_text_with_a_vocabulary_learned_from_the_training_texts(digit_files, tmp_path, capsys):
     """Image rows, caption rows and paired rows; the WordPiece vocabulary is trained on the
     training captions and saved with the model, so .txt files classify after a reload."""

@@ -55,14 +55,19 @@ def teardown_distributed() -> None:
         dist.destroy_process_group()
 
 
-def wrap_model(model: nn.Module, info: DistInfo) -> nn.Module:
-    """``DistributedDataParallel`` around ``model`` when there are several processes."""
+def wrap_model(model: nn.Module, info: DistInfo, *, find_unused_parameters: bool = False) -> nn.Module:
+    """``DistributedDataParallel`` around ``model`` when there are several processes.
+
+    ``find_unused_parameters``: some steps leave parameters without a gradient on some ranks
+    (a modality no sample of a rank's batch holds); DDP then marks them ready itself, at the
+    cost of one graph walk per step.
+    """
     if not info.enabled:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [info.device.index] if info.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids)
+    return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
 
 
 def all_reduce_mean(value: Tensor, info: DistInfo) -> Tensor:

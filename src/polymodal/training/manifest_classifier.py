@@ -117,6 +117,8 @@ class ManifestClassifierTask(TrainingTask):
         if TEXT_FIELD in data.transforms:
             self._check_text_options(data.transforms[TEXT_FIELD])
         self.manifest_path = data.manifest if data.manifest.is_absolute() else Path.cwd() / data.manifest
+        # A rank's batch may hold no sample of some modality: its tokenizer then has no gradient.
+        self.unused_parameters = len(data.transforms) > 1
         self._manifest: Manifest | None = None
         self._transforms: dict[str, Any] | None = None
         self._eval: _Samples | None = None

@@ -80,6 +80,9 @@ class TrainingTask:
     name: ClassVar[str] = ""
     ModelConfig: ClassVar[type[BaseModel]] = StrictModel
     DataConfig: ClassVar[type[BaseModel]] = StrictModel
+    # Whether a step may leave trainable parameters without a gradient (DDP must then look
+    # for them); a task whose batches can lack a modality sets it.
+    unused_parameters: bool = False
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config

@@ -156,7 +156,7 @@ class Trainer:
 
             shutil.rmtree(self.ckpt_dir)  # a fresh run must never resume a stale checkpoint by accident
 
-        ddp_model = wrap_model(model, info)
+        ddp_model = wrap_model(model, info, find_unused_parameters=task.unused_parameters)
         model.train()
         log = MetricsLog(self.run_dir, tensorboard=cfg.logging.tensorboard, resume_step=step) if info.is_main else None
         bar = None
