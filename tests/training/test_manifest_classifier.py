@@ -197,6 +197,23 @@ def test_unpaired_and_paired_samples_train_one_classifier(digit_tone_files, tmp_
     assert len(paired) == sum(1 for line in lines if line["split"] == "train" and "image" in line and "audio" in line)
 
 
+def test_resume_is_bit_exact_with_modality_dropout(digit_tone_files, tmp_path):
+    from safetensors.torch import load_file
+
+    def run(name: str, steps: int, resume: bool = False) -> Path:
+        c = config(digit_tone_files, tmp_path / name, modality_dropout=0.3)  # draws from the torch RNG
+        c["data"]["transforms"]["audio"] = {"num_mel_bins": 32, "fixed_frames": 32, "mean": -4.0, "std": 4.0, "std_scale": 1.0}
+        c["model"]["tokenizers"]["audio"] = {"name": "audio_conv", "options": {"num_mel_bins": 32, "channels": 8, "frames_per_token": 8, "max_tokens": 4}}
+        c["schedule"] = {"name": "constant", "warmup_steps": 5}
+        c["training"].update(steps=steps, eval_every=10, checkpoint={"every": 10})
+        return Trainer(load_config(c), resume=resume).fit().run_dir
+
+    straight = load_file(str(run("straight", 30) / "model" / "model.safetensors"))
+    run("resumed", 10)
+    resumed = load_file(str(run("resumed", 30, resume=True) / "model" / "model.safetensors"))
+    assert straight.keys() == resumed.keys() and all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
 @pytest.mark.slow
 def test_ddp_when_a_rank_s_batch_lacks_a_modality(digit_tone_files, tmp_path):
     """Two gloo processes, 2 samples each per step from image-only and tone-only rows: a
