@@ -51,7 +51,7 @@ def build_transforms(options: Mapping[str, Mapping[str, Any] | Any]) -> dict[str
 
 
 def _share_encoder(fusion: nn.Module, name: str, dim: int, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Put the shared encoder ``options`` name in ``fusion``'s place; returns what rebuilds it."""
+    """Put the encoder that ``options`` names in place of ``fusion``'s own; returns what rebuilds it."""
     unknown = sorted(set(options) - {"pretrained", "config", "frozen"})
     if unknown or ("pretrained" in options) == ("config" in options):
         raise ConfigError("shared_encoder", "{pretrained: <all-minilm-l6-v2 or a model folder>, frozen: true|false}", dict(options))
