@@ -78,6 +78,6 @@ def test_python_dash_m_polymodal_runs_the_cli() -> None:
 
 
 def test_datasets_list_names_the_builtin_datasets(capsys) -> None:
-    pytest.importorskip("polymodal.data.builtin")
+    pytest.importorskip("polymodal.recipes.datasets")
     assert main(["datasets", "list"]) == 0
     assert "digits-av" in capsys.readouterr().out

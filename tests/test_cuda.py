@@ -143,7 +143,7 @@ def test_sinusoidal_positions_follow_the_tokens_device():
 
 
 def test_digits_av_augmentations_match_cpu_from_the_same_seed():
-    from polymodal.training.digits_av.task import _AudioAugment, augment_audio, random_shift
+    from polymodal.recipes.digits_av.task import _AudioAugment, augment_audio, random_shift
 
     features, pixels = torch.randn(4, 20, 32), torch.rand(4, 1, 8, 8)
     options = _AudioAugment(freq_shift=2, freq_mask=5, time_mask=3)

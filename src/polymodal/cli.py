@@ -35,7 +35,7 @@ def command(name: str) -> Callable[[Callable[[argparse._SubParsersAction], None]
 
 
 def _run_config(run_dir: Path):
-    from polymodal.training.config import load_config
+    from polymodal.training.tasks import load_config
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
@@ -76,7 +76,7 @@ def _datasets(sub: argparse._SubParsersAction) -> None:
 
 
 def _datasets_list(args: argparse.Namespace) -> int:
-    from polymodal.data.builtin import BUILDERS, list_datasets
+    from polymodal.recipes.datasets import BUILDERS, list_datasets
 
     for name in list_datasets():
         print(f"{name:12s} {BUILDERS.get(name).description}")
@@ -84,7 +84,7 @@ def _datasets_list(args: argparse.Namespace) -> int:
 
 
 def _datasets_build(args: argparse.Namespace) -> int:
-    from polymodal.data.builtin import build
+    from polymodal.recipes.datasets import build
 
     options = {}
     for item in args.option:

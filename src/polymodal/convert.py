@@ -11,30 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
 
-from polymodal.checkpoints.huggingface_ast import convert_ast
-from polymodal.checkpoints.huggingface_bert import convert_bert
-from polymodal.checkpoints.huggingface_clip import convert_clip
-from polymodal.checkpoints.huggingface_vit import convert_vit
-from polymodal.checkpoints.io import CONFIG_NAME, MODELS, PretrainedModel, apply_state_dict, find_weights, load_state_dict, read_json
+from polymodal.checkpoints.huggingface import CONVERTERS
+from polymodal._files import read_json
+from polymodal.checkpoints.io import CONFIG_NAME, apply_state_dict, find_weights, load_state_dict
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.errors import CheckpointError
-from polymodal.registry import Registry
 
 __all__ = ["CONVERTERS", "from_huggingface", "add_parser", "run_convert"]
 
-Converter = Callable[[Mapping[str, Tensor], Mapping[str, Any], Mapping[str, Any]], tuple[dict[str, Tensor], dict[str, Any]]]
 
-# Hugging Face model_type → pure converter. Add a source by adding one entry.
-CONVERTERS: Registry[Converter] = Registry("Hugging Face model_type")
-CONVERTERS.add("bert", convert_bert)
-CONVERTERS.add("vit", convert_vit)
-CONVERTERS.add("clip", convert_clip)
-CONVERTERS.add("audio-spectrogram-transformer", convert_ast)
 
 # Other JSON files a converter may need, relative to the folder.
 SIDE_FILES = ("preprocessor_config.json", "1_Pooling/config.json", "modules.json", "sentence_bert_config.json")
@@ -69,8 +59,6 @@ def _source_type(config: Mapping[str, Any], source: str) -> str:
 
 def from_huggingface(directory: str | Path, *, strict: bool = True) -> PretrainedModel:
     """Convert a Hugging Face model folder (config.json + weights) into a polymodal model (eval mode)."""
-    import polymodal.models  # noqa: F401  (registers the model classes)
-
     directory = Path(directory)
     config = read_json(directory / CONFIG_NAME)
     converter = CONVERTERS.get(_source_type(config, str(directory)))

@@ -28,7 +28,7 @@ TARGETS = (
 
 def _train_and_eval(config_path: str, overrides: list[str], *, plots: bool = True) -> tuple[Path, dict]:
     from polymodal.training import Trainer, get_task, load_config
-    from polymodal.training.digits_av.report import evaluate_run
+    from polymodal.recipes.digits_av.report import evaluate_run
 
     config = load_config(config_path, overrides)
     result = Trainer(config).fit()
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
 
-    from polymodal.data.builtin import build
+    from polymodal.recipes.datasets import build
     from polymodal.training import load_config
 
     config = load_config(args.config, args.overrides)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train_and_eval_report_only(config_path: str, overrides: list[str]) -> tuple[Path, dict]:
     from polymodal.training import get_task, load_config
-    from polymodal.training.digits_av.report import evaluate_run
+    from polymodal.recipes.digits_av.report import evaluate_run
 
     config = load_config(config_path, overrides)
     task = get_task(config.task)(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PolymodalError", "InputError", "ConfigError", "CheckpointError", "describe"]
+__all__ = ["PolymodalError", "InputError", "ConfigError", "CheckpointError", "MissingDependency", "describe"]
 
 
 def describe(value: Any) -> str:
@@ -56,3 +56,11 @@ class ConfigError(_FieldError, ValueError):
 
 class CheckpointError(_FieldError, RuntimeError):
     """A checkpoint that cannot be loaded safely or does not match the model."""
+
+
+class MissingDependency(_FieldError, ImportError):
+    """An optional package that a feature needs is not installed; names the extra to install."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(module, f"the '{extra}' extra installed (pip install 'polymodal[{extra}]')", "not installed")
+        self.extra = extra

@@ -55,7 +55,7 @@ def shared_encoder(source: str | Path) -> TransformerEncoder:
         if not config_file.is_file():
             raise ConfigError("shared_encoder", "all-minilm-l6-v2, or a model folder with a config.json", str(source))
         if "polymodal_version" in json.loads(config_file.read_text(encoding="utf-8")):
-            from polymodal.checkpoints.io import load
+            from polymodal.models.base import load
 
             model = load(folder)
         else:

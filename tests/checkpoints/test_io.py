@@ -7,11 +7,14 @@ import torch
 from torch import nn
 
 import polymodal
-from polymodal.checkpoints.io import MODELS, PretrainedModel, atomic_write, load_state_dict
+from polymodal._files import atomic_write
+from polymodal.checkpoints.io import load_state_dict
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.errors import CheckpointError
 
 
-class TinyModel(PretrainedModel, model_type="test_tiny"):
+@MODELS.register("test_tiny")
+class TinyModel(PretrainedModel):
     def __init__(self, dim: int = 4) -> None:
         super().__init__()
         self.dim = dim

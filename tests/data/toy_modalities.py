@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from polymodal.modalities.base import MODALITIES, Batch, ModalitySpec
+from polymodal.modalities.base import MODALITIES, Batch, Modality
 
 
 def read_png(path: str | Path) -> np.ndarray:
@@ -76,21 +76,40 @@ def collate_audio(samples: Sequence[Tensor]) -> ToyAudioBatch:
     return ToyAudioBatch(wave, mask)
 
 
-TOY_IMAGE = ModalitySpec("toy_image", (".png",), read_png, ScaleImage, collate_images, "none")
-TOY_AUDIO = ModalitySpec("toy_audio", (".wav",), read_wav, WaveformTensor, collate_audio, "none")
+class ToyImage(Modality):
+    """8-bit grey PNGs scaled to [0, 1]."""
+
+    extensions = (".png",)
+    read = staticmethod(read_png)
+    transform = ScaleImage
+    collate = staticmethod(collate_images)
+    default_tokenizer = "none"
+
+
+class ToyAudio(Modality):
+    """WAV waveforms, zero-padded."""
+
+    extensions = (".wav",)
+    read = staticmethod(read_wav)
+    transform = WaveformTensor
+    collate = staticmethod(collate_audio)
+    default_tokenizer = "none"
+
+
+TOYS = {"toy_image": ToyImage, "toy_audio": ToyAudio}
 
 
 @contextmanager
 def registered() -> Iterator[None]:
-    """The toy specs in MODALITIES for the duration only: contract tests that run over every
+    """The toy modalities in MODALITIES for the duration only: contract tests that run over every
     registered modality elsewhere must never see them."""
-    for spec in (TOY_IMAGE, TOY_AUDIO):
-        MODALITIES.add(spec.name, spec)
+    for name, modality in TOYS.items():
+        MODALITIES.register(name)(modality)
     try:
         yield
     finally:
-        for spec in (TOY_IMAGE, TOY_AUDIO):
-            MODALITIES._entries.pop(spec.name, None)
+        for name in TOYS:
+            MODALITIES.unregister(name)
 
 
 def write_files(folder: Path, count: int = 6) -> Path:

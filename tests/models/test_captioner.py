@@ -54,7 +54,7 @@ def test_word_vocabulary_round_trip() -> None:
 
 
 def test_save_and_load_round_trip(tmp_path) -> None:
-    from polymodal.checkpoints.io import load
+    from polymodal.models.base import load
 
     vocab = WordVocabulary.from_texts(["a handwritten seven", "a handwritten one"])
     model = Captioner(CaptionerConfig(vocab_size=len(vocab), dim=32, depth=2, num_heads=4, max_length=8), vocab)

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from polymodal.errors import ConfigError
-from polymodal.training.config import RunConfig, apply_overrides, config_to_yaml, load_config
+from polymodal.training import load_config
+from polymodal.training.config import RunConfig, apply_overrides, config_to_yaml
 
 from .conftest import write_config
 

@@ -46,7 +46,8 @@ def config(files: Path, run_dir: Path, **model) -> dict:
             "num_heads": 4,
             "tokenizers": {"image": {"name": "patch", "options": {"in_channels": 1, "patch_size": 4, "image_size": 8}}},
             "fusion": "early_concat",
-            "fusion_options": {"depth": 2},
+            # A shared encoder brings its own layers: a depth of the fusion's own cannot apply.
+            "fusion_options": {} if "shared_encoder" in model else {"depth": 2},
             **model,
         },
         "optimizer": {"lr": 3e-3, "weight_decay": 0.05},
@@ -301,7 +302,7 @@ def test_a_frozen_pretrained_encoder_shared_as_meta_transformer_does(digit_files
     figures = task.report(run)
     assert figures["accuracy"] >= 0.85, figures
     reloaded = polymodal.load(run / "model")
-    assert reloaded.shared_encoder["frozen"] and not any(p.requires_grad for p in reloaded.model.fusion.encoder.parameters())
+    assert reloaded.freeze_encoder and not any(p.requires_grad for p in reloaded.model.fusion.encoder.parameters())
     from polymodal.pretrained import all_minilm_l6_v2
 
     minilm = all_minilm_l6_v2().encoder.state_dict()  # frozen: the exported encoder is MiniLM's own
@@ -313,3 +314,7 @@ def test_a_frozen_pretrained_encoder_shared_as_meta_transformer_does(digit_files
     narrow = config(digit_files, tmp_path / "narrow", shared_encoder={"pretrained": "all-minilm-l6-v2"})
     with pytest.raises(ConfigError, match="dim"):
         get_task("manifest_classifier")(load_config(narrow)).build_model()
+    deeper = config(digit_files, tmp_path / "deeper", dim=384, num_heads=12, shared_encoder={"pretrained": "all-minilm-l6-v2"})
+    deeper["model"]["fusion_options"] = {"depth": 4}  # would be silently ignored: refused
+    with pytest.raises(ConfigError, match="fusion_options.depth"):
+        get_task("manifest_classifier")(load_config(deeper)).build_model()

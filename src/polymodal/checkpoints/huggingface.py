@@ -10,15 +10,24 @@ drops weights.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from polymodal.errors import CheckpointError
+from polymodal.registry import Registry
 
-__all__ = ["KeyTaker", "ACTIVATIONS", "hf_activation"]
+__all__ = ["CONVERTERS", "KeyTaker", "ACTIVATIONS", "hf_activation"]
+
+Converter = Callable[[Mapping[str, Tensor], Mapping[str, Any], Mapping[str, Any]], tuple[dict[str, Tensor], dict[str, Any]]]
+#: Hugging Face ``model_type`` → pure converter; a new source is one file whose converter
+#: is decorated with ``@CONVERTERS.register("<model_type>")``.
+CONVERTERS: Registry[Converter] = Registry(
+    "Hugging Face model_type",
+    builtins=tuple(f"polymodal.checkpoints.huggingface_{m}" for m in ("ast", "bert", "clip", "vit")),
+)
 
 # Hugging Face's activation names → polymodal's.
 ACTIVATIONS = {

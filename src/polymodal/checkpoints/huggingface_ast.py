@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
-from polymodal.checkpoints.huggingface import KeyTaker, require
+from polymodal.checkpoints.huggingface import CONVERTERS, KeyTaker, require
 from polymodal.checkpoints.huggingface_vit import convert_vit_blocks, vit_encoder_config
 from polymodal.errors import CheckpointError
 
@@ -45,6 +45,7 @@ def ast_preprocessing(preprocessor: Mapping[str, Any] | None, num_mel_bins: int,
     }
 
 
+@CONVERTERS.register("audio-spectrogram-transformer")
 def convert_ast(
     state: Mapping[str, Tensor], config: Mapping[str, Any], files: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import Tensor
 
-from polymodal.checkpoints.huggingface import KeyTaker, hf_activation, require
+from polymodal.checkpoints.huggingface import CONVERTERS, KeyTaker, hf_activation, require
 from polymodal.errors import CheckpointError
 
 __all__ = ["convert_bert"]
@@ -32,6 +32,7 @@ def _pooling(files: Mapping[str, Any], has_pooler: bool) -> str:
     return "pooler" if has_pooler else "cls"
 
 
+@CONVERTERS.register("bert")
 def convert_bert(
     state: Mapping[str, Tensor], config: Mapping[str, Any], files: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from polymodal.checkpoints.huggingface import KeyTaker, hf_activation, require
+from polymodal.checkpoints.huggingface import CONVERTERS, KeyTaker, hf_activation, require
 from polymodal.checkpoints.huggingface_vit import vit_preprocessing
 from polymodal.modalities.image import CLIP_MEAN, CLIP_STD
 
@@ -52,6 +52,7 @@ def _encoder(cfg: Mapping[str, Any], *, cls_token: bool, input_norm: bool, pool:
     }
 
 
+@CONVERTERS.register("clip")
 def convert_clip(
     state: Mapping[str, Tensor], config: Mapping[str, Any], files: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:

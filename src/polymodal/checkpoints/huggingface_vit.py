@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polymodal.checkpoints.huggingface import KeyTaker, hf_activation, require
+from polymodal.checkpoints.huggingface import CONVERTERS, KeyTaker, hf_activation, require
 from polymodal.errors import CheckpointError
 
 __all__ = ["convert_vit", "convert_vit_blocks", "vit_encoder_config", "vit_preprocessing"]
@@ -91,6 +91,7 @@ def vit_encoder_config(config: Mapping[str, Any], source: str) -> dict[str, Any]
     }
 
 
+@CONVERTERS.register("vit")
 def convert_vit(
     state: Mapping[str, Tensor], config: Mapping[str, Any], files: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -5,7 +5,7 @@
 - :class:`ManifestCollate` / :class:`ManifestBatch`: per-modality padding, stacked labels.
 - :func:`build_loader` / :class:`ResumableLoader` / :class:`ResumableSampler`: seeded,
   DDP-sharded loading whose position survives a restart.
-- :mod:`polymodal.data.builtin`: ``build(name)`` and ``list_datasets()`` for the offline datasets.
+- :mod:`polymodal.recipes.datasets`: ``build(name)`` and ``list_datasets()`` for the offline datasets.
 """
 
 from polymodal.data.collate import ManifestBatch, ManifestCollate

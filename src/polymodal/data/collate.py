@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from polymodal.data.manifest import TEXT_FIELD
+from polymodal.modalities.base import MODALITIES
 from polymodal.errors import InputError
 
 __all__ = ["ManifestBatch", "ManifestCollate"]
@@ -69,8 +70,6 @@ class ManifestCollate:
         collates: Mapping[str, Callable[[Sequence[Any]], Any]] | None = None,
         raw: Iterable[str] = (),
     ) -> None:
-        import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
-        from polymodal.modalities.base import MODALITIES
 
         keep_raw = set(raw)
         if isinstance(modalities, Mapping):  # a dataset's {modality: transform}: None means raw

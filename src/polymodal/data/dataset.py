@@ -20,6 +20,7 @@ from typing import Any, Literal
 from torch.utils.data import Dataset
 
 from polymodal.data.manifest import TEXT_FIELD, Manifest
+from polymodal.modalities.base import MODALITIES
 from polymodal.errors import ConfigError, InputError
 
 __all__ = ["ManifestDataset", "reader_for"]
@@ -36,8 +37,6 @@ def reader_for(modality: str) -> Callable[[str], Any]:
     """The registered reader of ``modality``; ``text`` passes the manifest's string through."""
     if modality == TEXT_FIELD:
         return _read_text
-    import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
-    from polymodal.modalities.base import MODALITIES
 
     return MODALITIES.get(modality, field=f"modalities.{modality}").read
 

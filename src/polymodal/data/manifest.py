@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from polymodal.modalities.base import MODALITIES
 from polymodal.errors import InputError
 
 __all__ = ["CLASSES_FILE", "TEXT_FIELD", "Manifest", "ManifestSample", "known_fields", "read_classes"]
@@ -70,8 +71,6 @@ class ManifestSample:
 
 def known_fields() -> list[str]:
     """The field names a manifest line may use: reserved ones, ``text`` and every registered modality."""
-    import polymodal.modalities  # noqa: F401  (importing registers the built-in modalities)
-    from polymodal.modalities.base import MODALITIES
 
     return sorted({*_RESERVED, TEXT_FIELD, *MODALITIES.names()})
 

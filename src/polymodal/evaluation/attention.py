@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from polymodal._optional import require
 from polymodal.errors import InputError
 
 __all__ = ["attention_rollout", "plot_cross_attention"]
@@ -76,8 +77,7 @@ def plot_cross_attention(
         queries: which query rows to draw with ``key_grid`` (default: up to the first 8).
         title: figure title.
     """
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots")
     matplotlib.use("Agg")  # files only; never open a window
     import matplotlib.pyplot as plt
 

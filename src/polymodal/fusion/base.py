@@ -38,8 +38,18 @@ __all__ = [
     "split_tokens",
 ]
 
+_BUILTIN_FUSIONS = tuple(
+    f"polymodal.fusion.{m}"
+    for m in ("cross_attention", "cross_to_concat", "early_concat", "early_sum", "late", "multi_to_one", "one_to_multi")
+)
 #: Fusion strategies by name; each entry is a :class:`Fusion` subclass with a ``config_class``.
-FUSIONS: Registry[type[Fusion]] = Registry("fusion")
+#: Plugins add theirs through the ``polymodal.fusions`` entry-point group.
+FUSIONS: Registry[type[Fusion]] = Registry("fusion", group="polymodal.fusions", builtins=_BUILTIN_FUSIONS)
+
+
+def _strategy_of(config_class: type) -> str:
+    """The registered name of the strategy whose config is ``config_class`` (for error messages)."""
+    return next((name for name, cls in FUSIONS.items() if cls.config_class is config_class), "config")
 
 
 @dataclass
@@ -93,7 +103,7 @@ class FusionConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        prefix = f"fusion.{FUSIONS_NAME.get(type(self), 'config')}"
+        prefix = f"fusion.{_strategy_of(type(self))}"
         mods = self.modalities
         if isinstance(mods, str) or not isinstance(mods, (tuple, list)) or not mods:
             raise ConfigError(f"{prefix}.modalities", "a non-empty list of modality names", repr(mods))
@@ -122,7 +132,7 @@ class FusionConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            prefix = f"fusion.{FUSIONS_NAME.get(cls, 'config')}"
+            prefix = f"fusion.{_strategy_of(cls)}"
             raise ConfigError(f"{prefix}.{unknown[0]}", "one of " + ", ".join(sorted(known)), "an unknown key")
         if "modalities" not in values:
             raise ConfigError("fusion.modalities", "a non-empty list of modality names", "nothing")
@@ -131,8 +141,15 @@ class FusionConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def encoder(self, depth: int) -> TransformerEncoder:
-        """A stack of ``depth`` pre-norm blocks at this width, no CLS token, mean pooling."""
+    def encoder(self, depth: int, shared: TransformerEncoder | None = None) -> TransformerEncoder:
+        """A stack of ``depth`` pre-norm blocks at this width, no CLS token, mean pooling; or
+        ``shared``, an encoder built elsewhere, once its width is checked."""
+        if shared is not None:
+            if not isinstance(shared, TransformerEncoder):
+                raise ConfigError("fusion.encoder", "a TransformerEncoder", type(shared).__name__)
+            if shared.config.dim != self.dim:
+                raise ConfigError("dim", f"the shared encoder's width {shared.config.dim}", self.dim)
+            return shared
         return TransformerEncoder(
             EncoderConfig(
                 dim=self.dim,
@@ -146,10 +163,6 @@ class FusionConfig:
         )
 
 
-# Config class → registry name, for error messages that name the strategy.
-FUSIONS_NAME: dict[type, str] = {}
-
-
 class Fusion(nn.Module):
     """Base class: input checks and the shared ``forward`` signature.
 
@@ -158,6 +171,9 @@ class Fusion(nn.Module):
     """
 
     config_class: ClassVar[type[FusionConfig]] = FusionConfig
+    # Single-stream strategies run one encoder over every modality's tokens and accept a
+    # shared, pretrained one in its place (Meta-Transformer's g): ``__init__(config, encoder)``.
+    accepts_encoder: ClassVar[bool] = False
 
     def __init__(self, config: FusionConfig) -> None:
         super().__init__()
@@ -199,23 +215,21 @@ class Fusion(nn.Module):
         raise NotImplementedError
 
 
-def register_fusion(name: str):
-    """Class decorator: register a :class:`Fusion` subclass under ``name``."""
-
-    def add(cls: type[Fusion]) -> type[Fusion]:
-        FUSIONS.add(name, cls)
-        FUSIONS_NAME[cls.config_class] = name
-        return cls
-
-    return add
-
-
-def build_fusion(name: str, config: FusionConfig | Mapping[str, Any] | None = None, **overrides: Any) -> Fusion:
+def build_fusion(
+    name: str, config: FusionConfig | Mapping[str, Any] | None = None, *, encoder: TransformerEncoder | None = None, **overrides: Any
+) -> Fusion:
     """The strategy registered as ``name``, built from a config object or a plain mapping.
+
+    ``encoder`` injects a built (often pretrained, frozen) encoder as the single stream of a
+    strategy that has one (``accepts_encoder``: early concatenation, early summation); its
+    width must be the config's ``dim``.
 
     Example: ``build_fusion("early_concat", {"modalities": ["image", "text"], "dim": 768})``.
     """
     cls = FUSIONS.get(name, field="fusion")
+    if encoder is not None and not cls.accepts_encoder:
+        single = ", ".join(n for n, c in FUSIONS.items() if c.accepts_encoder)
+        raise ConfigError("fusion", f"a single-stream strategy ({single}) to share an encoder", repr(name))
     config_class = cls.config_class
     if config is None:
         config = {}
@@ -228,7 +242,7 @@ def build_fusion(name: str, config: FusionConfig | Mapping[str, Any] | None = No
         config = config_class.from_dict({**config, **overrides})
     else:
         raise ConfigError("fusion", "a FusionConfig or a mapping", type(config).__name__)
-    return cls(config)
+    return cls(config) if encoder is None else cls(config, encoder=encoder)
 
 
 # --- helpers the strategies share -------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polymodal.errors import ConfigError
-from polymodal.fusion.base import Fusion, FusionConfig, FusionOutput, concat_tokens, mean_over_present, register_fusion
+from polymodal.fusion.base import FUSIONS, Fusion, FusionConfig, FusionOutput, concat_tokens, mean_over_present
 from polymodal.fusion.co_attention import CoAttentionStreams
 from polymodal.encoder.transformer import masked_mean
 from polymodal.tokens import Tokens
@@ -37,7 +37,7 @@ class CrossAttentionConfig(FusionConfig):
             )
 
 
-@register_fusion("cross_attention")
+@FUSIONS.register("cross_attention")
 class CrossAttentionFusion(Fusion):
     """Co-attention streams: each modality's queries attend to all the other modalities.
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from polymodal.errors import ConfigError
 from polymodal.fusion.base import (
+    FUSIONS,
     Fusion,
     FusionConfig,
     FusionOutput,
     concat_tokens,
     pool_sequence,
-    register_fusion,
     split_tokens,
 )
 from polymodal.fusion.co_attention import CoAttentionStreams
@@ -45,7 +45,7 @@ class CrossToConcatConfig(FusionConfig):
             )
 
 
-@register_fusion("cross_to_concat")
+@FUSIONS.register("cross_to_concat")
 class CrossToConcatFusion(Fusion):
     """Co-attention streams whose outputs are concatenated and passed through a shared encoder.
 

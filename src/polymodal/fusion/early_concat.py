@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polymodal.fusion.base import (
+    FUSIONS,
     Fusion,
     FusionConfig,
     FusionOutput,
     concat_tokens,
     pool_sequence,
-    register_fusion,
     split_tokens,
 )
 from polymodal.fusion.modality_embedding import ModalityEmbedding
+from polymodal.encoder.transformer import TransformerEncoder
 from polymodal.tokens import Tokens
 
 __all__ = ["EarlyConcatConfig", "EarlyConcatFusion"]
@@ -30,7 +31,7 @@ class EarlyConcatConfig(FusionConfig):
     depth: int = 2
 
 
-@register_fusion("early_concat")
+@FUSIONS.register("early_concat")
 class EarlyConcatFusion(Fusion):
     """Single-stream fusion over the concatenated token sequences, with modality-type embeddings.
 
@@ -46,11 +47,12 @@ class EarlyConcatFusion(Fusion):
     """
 
     config_class = EarlyConcatConfig
+    accepts_encoder = True
 
-    def __init__(self, config: EarlyConcatConfig) -> None:
+    def __init__(self, config: EarlyConcatConfig, encoder: TransformerEncoder | None = None) -> None:
         super().__init__(config)
         self.type_embed = ModalityEmbedding(config.modalities, config.dim)
-        self.encoder = config.encoder(config.depth)
+        self.encoder = config.encoder(config.depth, encoder)
 
     def fuse(self, items: list[tuple[str, Tokens]], output_attentions: bool) -> FusionOutput:
         typed = [(name, self.type_embed(name, tokens)) for name, tokens in items]

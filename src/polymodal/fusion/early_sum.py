@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, InputError
-from polymodal.fusion.base import Fusion, FusionConfig, FusionOutput, pool_sequence, register_fusion
+from polymodal.fusion.base import FUSIONS, Fusion, FusionConfig, FusionOutput, pool_sequence
 from polymodal.fusion.resample import resample_to
+from polymodal.encoder.transformer import TransformerEncoder
 from polymodal.tokens import Tokens
 
 __all__ = ["EarlySumConfig", "EarlySumFusion"]
@@ -47,7 +48,7 @@ class EarlySumConfig(FusionConfig):
             self.init_weights = tuple(float(v) for v in w)
 
 
-@register_fusion("early_sum")
+@FUSIONS.register("early_sum")
 class EarlySumFusion(Fusion):
     """Weighted token-wise sum of the modalities, then a transformer stream.
 
@@ -68,8 +69,9 @@ class EarlySumFusion(Fusion):
     """
 
     config_class = EarlySumConfig
+    accepts_encoder = True
 
-    def __init__(self, config: EarlySumConfig) -> None:
+    def __init__(self, config: EarlySumConfig, encoder: TransformerEncoder | None = None) -> None:
         super().__init__(config)
         init = config.init_weights or (1.0,) * len(config.modalities)
         # Stored as logs so that learnable weights stay positive without clamping.
@@ -79,7 +81,7 @@ class EarlySumFusion(Fusion):
         else:
             self.register_buffer("log_weights", log_w)
         self.index = {name: i for i, name in enumerate(config.modalities)}
-        self.encoder = config.encoder(config.depth)
+        self.encoder = config.encoder(config.depth, encoder)
 
     def mixing_weights(self, items: list[tuple[str, Tokens]]) -> torch.Tensor:
         """``[B, M]`` weights renormalised over the modalities present in each sample."""

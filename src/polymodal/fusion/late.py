@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from polymodal.fusion.base import Fusion, FusionConfig, FusionOutput, register_fusion
+from polymodal.fusion.base import FUSIONS, Fusion, FusionConfig, FusionOutput
 from polymodal.tokens import Tokens
 
 __all__ = ["LateConfig", "LateFusion"]
@@ -33,7 +33,7 @@ class LateConfig(FusionConfig):
     num_classes: int | None = None
 
 
-@register_fusion("late")
+@FUSIONS.register("late")
 class LateFusion(Fusion):
     """Per-modality encoders (+ heads), combined by mean, learned weights or product of experts.
 

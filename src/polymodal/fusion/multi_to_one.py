@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from torch import nn
 
 from polymodal.fusion.base import (
+    FUSIONS,
     Fusion,
     FusionConfig,
     FusionOutput,
     concat_tokens,
     pool_sequence,
-    register_fusion,
     split_tokens,
 )
 from polymodal.fusion.modality_embedding import ModalityEmbedding
@@ -34,7 +34,7 @@ class MultiToOneConfig(FusionConfig):
     shared_depth: int = 1
 
 
-@register_fusion("multi_to_one")
+@FUSIONS.register("multi_to_one")
 class MultiToOneFusion(Fusion):
     """Per-modality encoders, then a shared encoder over their concatenation.
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from torch import nn
 
 from polymodal.fusion.base import (
+    FUSIONS,
     Fusion,
     FusionConfig,
     FusionOutput,
     concat_tokens,
     mean_over_present,
-    register_fusion,
     split_tokens,
 )
 from polymodal.fusion.modality_embedding import ModalityEmbedding
@@ -35,7 +35,7 @@ class OneToMultiConfig(FusionConfig):
     modality_depth: int = 1
 
 
-@register_fusion("one_to_multi")
+@FUSIONS.register("one_to_multi")
 class OneToMultiFusion(Fusion):
     """A shared encoder over the concatenation, then split into per-modality encoders.
 

@@ -19,7 +19,11 @@ from polymodal.registry import Registry
 __all__ = ["HEADS", "build_head", "construct", "linear_or_mlp"]
 
 #: Heads by name (``"classification"``, ``"regression"``, ``"projection"``, ``"mlm"``, ``"patch_reconstruction"``).
-HEADS: Registry[type] = Registry("head")
+HEADS: Registry[type] = Registry(
+    "head",
+    group="polymodal.heads",
+    builtins=tuple(f"polymodal.heads.{m}" for m in ("classification", "mlm", "patch_reconstruction", "projection", "regression")),
+)
 
 
 def linear_or_mlp(

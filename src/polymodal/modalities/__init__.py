@@ -1,23 +1,18 @@
-"""Data-to-sequence tokenizers, one file per modality, registered by name.
+"""Data-to-sequence tokenizers, one file (or folder) per modality, registered by name.
 
-Importing this package registers every built-in modality in :data:`MODALITIES` and
-their tokenizers in :data:`TOKENIZERS`.
+:data:`MODALITIES` and :data:`TOKENIZERS` fill themselves on first use with the built-in
+modalities and with those of installed plugins (entry-point groups ``polymodal.modalities``
+and ``polymodal.tokenizers``).
 """
 
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer, modality_for_file
-
-# Each modality module registers itself on import; add new modalities to this list.
-from polymodal.modalities import (  # noqa: E402,F401
-    audio,
-    graph,
-    image,
-    image_stem,
-    multichannel,
-    point_cloud,
-    tabular,
-    text,
-    time_series,
-    video,
+from polymodal.modalities.base import (
+    MODALITIES,
+    TOKENIZERS,
+    Batch,
+    Modality,
+    Tokenizer,
+    TokenizerSpec,
+    modality_for_file,
 )
 
-__all__ = ["MODALITIES", "TOKENIZERS", "Batch", "ModalitySpec", "Tokenizer", "modality_for_file"]
+__all__ = ["MODALITIES", "TOKENIZERS", "Batch", "Modality", "Tokenizer", "TokenizerSpec", "modality_for_file"]

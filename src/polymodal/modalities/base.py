@@ -10,16 +10,16 @@ A modality is one file in this package that defines
 - one or more **tokenizers**: ``nn.Module`` subclasses of :class:`Tokenizer` with
   ``forward(batch) -> Tokens``, registered in :data:`TOKENIZERS`;
 
-and registers a :class:`ModalitySpec` in :data:`MODALITIES`, so that a config can say
+and registers a :class:`Modality` in :data:`MODALITIES`, so that a config can say
 ``modality: audio`` and ``polymodal predict`` can route a file by its extension.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -27,7 +27,7 @@ from polymodal.errors import InputError
 from polymodal.registry import Registry
 from polymodal.tokens import Tokens
 
-__all__ = ["Batch", "Tokenizer", "ModalitySpec", "MODALITIES", "TOKENIZERS", "modality_for_file"]
+__all__ = ["Batch", "Tokenizer", "Modality", "TokenizerSpec", "MODALITIES", "TOKENIZERS", "modality_for_file"]
 
 
 @dataclass
@@ -69,34 +69,76 @@ class Tokenizer(nn.Module):
         return {name for name, _ in self.named_parameters() if "pos_embed" in name or name.endswith("token")}
 
 
-@dataclass(frozen=True)
-class ModalitySpec:
-    """What the registry knows of a modality.
+class Modality:
+    """A modality's registry entry: subclass it, set the class attributes, register it::
+
+        @MODALITIES.register("audio")
+        class AudioModality(Modality):
+            '''WAV/FLAC/OGG → Kaldi log-Mel → patch tokens.'''   # the description
+            extensions = (".wav", ".flac")
+            read = staticmethod(read_audio)
+            transform = AudioTransform
+            collate = staticmethod(collate_audio)
+            default_tokenizer = "audio_patch"
 
     Attributes:
-        name: registry name (``"audio"``); also the manifest field that holds its files.
+        name: registry name (``"audio"``), set by the registry; also the manifest field
+            that holds the modality's files.
         extensions: lower-case file suffixes routed to this modality (``(".wav", ".flac")``).
         read: ``read(path) -> raw``.
         transform: the transform class; ``transform(**options)`` builds one.
         collate: ``collate(list[sample]) -> Batch``.
         default_tokenizer: key in :data:`TOKENIZERS` used when a config names none.
-        description: one line for ``polymodal datasets``/docs.
+        description: one line for listings and docs: the docstring's first line.
     """
 
+    name: ClassVar[str] = ""
+    extensions: ClassVar[tuple[str, ...]] = ()
+    transform: ClassVar[type]
+    default_tokenizer: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.description = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @staticmethod
+    def read(path: str | Path) -> Any:  # pragma: no cover - each modality sets its own
+        raise NotImplementedError
+
+    @staticmethod
+    def collate(samples: Sequence[Any]) -> Batch:  # pragma: no cover - each modality sets its own
+        raise NotImplementedError
+
+
+@dataclass
+class TokenizerSpec:
+    """A tokenizer by registry name plus its constructor options (``dim`` is the model's)."""
+
     name: str
-    extensions: tuple[str, ...]
-    read: Callable[[str | Path], Any]
-    transform: type
-    collate: Callable[[Sequence[Any]], Batch]
-    default_tokenizer: str
-    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, dim: int) -> Tokenizer:
+        # Keyword: "patch" takes in_channels first.
+        return TOKENIZERS.get(self.name, field="tokenizer")(dim=dim, **self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "options": dict(self.options)}
 
 
-MODALITIES: Registry[ModalitySpec] = Registry("modality")
-TOKENIZERS: Registry[type[Tokenizer]] = Registry("tokenizer")
+_BUILTIN_MODALITIES = tuple(
+    f"polymodal.modalities.{m}"
+    for m in ("audio", "graph", "image", "multichannel", "point_cloud", "tabular", "text", "time_series", "video")
+)
+#: Modalities by name; plugins add theirs through the ``polymodal.modalities`` entry-point group.
+MODALITIES: Registry[type[Modality]] = Registry("modality", group="polymodal.modalities", builtins=_BUILTIN_MODALITIES)
+#: Tokenizers by name; plugins add theirs through the ``polymodal.tokenizers`` entry-point group.
+TOKENIZERS: Registry[type[Tokenizer]] = Registry(
+    "tokenizer", group="polymodal.tokenizers", builtins=(*_BUILTIN_MODALITIES, "polymodal.modalities.image_stem")
+)
 
 
-def modality_for_file(path: str | Path) -> ModalitySpec:
+def modality_for_file(path: str | Path) -> type[Modality]:
     """The modality whose extensions include ``path``'s suffix (``.tar.gz``-style too)."""
     name = Path(path).name.lower()
     matches = [MODALITIES.get(m) for m in MODALITIES.names()]

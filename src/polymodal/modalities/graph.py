@@ -16,16 +16,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import shortest_path
 from torch import Tensor, nn
 
 from polymodal.errors import InputError
 from polymodal.modalities._common import lengths_to_mask, require_file
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
-__all__ = ["GraphData", "read_graph", "from_networkx", "GraphTransform", "GraphSample", "GraphBatch", "collate_graphs", "GraphormerTokenizer"]
+__all__ = ["GraphData", "hop_distances", "read_graph", "from_networkx", "GraphTransform", "GraphSample", "GraphBatch", "collate_graphs", "GraphormerTokenizer"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +103,24 @@ def from_networkx(graph: Any, feature: str = "x") -> GraphData:
     return _validate(x, edge_index, "networkx graph")
 
 
+def hop_distances(adjacency: np.ndarray) -> np.ndarray:
+    """``[n, n]`` shortest-path lengths in edges along directed ``adjacency [n, n]`` (0/1),
+    ``-1`` where unreachable: a breadth-first search from every node at once, one
+    matrix product per hop (the graphs a tokenizer sees are small)."""
+    n = adjacency.shape[0]
+    hops = np.full((n, n), -1, dtype=np.int64)
+    np.fill_diagonal(hops, 0)
+    reached = np.eye(n, dtype=bool)
+    frontier = reached.copy()
+    step = 0
+    while frontier.any():
+        step += 1
+        frontier = ((frontier.astype(np.float32) @ adjacency) > 0) & ~reached
+        hops[frontier] = step
+        reached |= frontier
+    return hops
+
+
 @dataclass
 class GraphSample:
     """``x [N, F]``, ``in_degree``/``out_degree [N]`` (clipped) and ``distance [N, N]`` (clipped hop counts)."""
@@ -145,12 +161,12 @@ class GraphTransform:
         src, dst = graph.edge_index
         if self.undirected:
             src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-        adjacency = coo_matrix((np.ones(src.shape[0]), (src, dst)), shape=(n, n)).tocsr()
-        adjacency.data[:] = 1.0  # duplicate edges count once
-        out_degree = np.asarray((adjacency > 0).sum(axis=1)).ravel()
-        in_degree = np.asarray((adjacency > 0).sum(axis=0)).ravel()
-        hops = shortest_path(adjacency, method="D", directed=True, unweighted=True)  # inf if unreachable
-        hops = np.where(np.isinf(hops), self.max_distance + 1, np.minimum(hops, self.max_distance))
+        adjacency = np.zeros((n, n), dtype=np.float32)
+        adjacency[src, dst] = 1.0  # duplicate edges count once
+        out_degree = adjacency.sum(axis=1).astype(np.int64)
+        in_degree = adjacency.sum(axis=0).astype(np.int64)
+        hops = hop_distances(adjacency)  # -1 where unreachable
+        hops = np.where(hops < 0, self.max_distance + 1, np.minimum(hops, self.max_distance))
         return GraphSample(
             torch.from_numpy(graph.x),
             torch.from_numpy(np.minimum(in_degree, self.max_degree)).long(),
@@ -233,15 +249,12 @@ class GraphormerTokenizer(Tokenizer):
         return Tokens(emb, batch.mask, self.modality, bias.contiguous())
 
 
-MODALITIES.add(
-    "graph",
-    ModalitySpec(
-        name="graph",
-        extensions=(".edgelist", ".edges"),
-        read=read_graph,
-        transform=GraphTransform,
-        collate=collate_graphs,
-        default_tokenizer="graphormer",
-        description="NPZ (edge_index, x), edge lists, networkx → Graphormer node tokens + shortest-path bias",
-    ),
-)
+@MODALITIES.register("graph")
+class GraphModality(Modality):
+    """NPZ (edge_index, x), edge lists, networkx → Graphormer node tokens + shortest-path bias."""
+
+    extensions = (".edgelist", ".edges")
+    read = staticmethod(read_graph)
+    transform = GraphTransform
+    collate = staticmethod(collate_graphs)
+    default_tokenizer = "graphormer"

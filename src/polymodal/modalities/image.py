@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from polymodal.encoder.positions import LearnedGridPositions
 from polymodal.errors import ConfigError, InputError
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
 __all__ = [
@@ -286,15 +286,12 @@ class PatchTokenizer(Tokenizer):
         return Tokens.dense(x, "image")
 
 
-MODALITIES.add(
-    "image",
-    ModalitySpec(
-        name="image",
-        extensions=(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"),
-        read=read_image,
-        transform=ImageTransform,
-        collate=collate_images,
-        default_tokenizer="patch",
-        description="images of any channel count (RGB, grayscale, infrared, X-ray, multi-page hyperspectral)",
-    ),
-)
+@MODALITIES.register("image")
+class ImageModality(Modality):
+    """Images of any channel count (RGB, grayscale, infrared, X-ray, multi-page hyperspectral)."""
+
+    extensions = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+    read = staticmethod(read_image)
+    transform = ImageTransform
+    collate = staticmethod(collate_images)
+    default_tokenizer = "patch"

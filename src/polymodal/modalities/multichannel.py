@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from polymodal.encoder.positions import LearnedGridPositions, interpolate_positions
 from polymodal.errors import InputError
 from polymodal.modalities._common import load_numpy, require_file
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
 __all__ = [
@@ -228,15 +228,13 @@ class SpectralPatchTokenizer(Tokenizer):
         return Tokens.dense(emb.reshape(b, g * h * w, d), self.modality)
 
 
-MODALITIES.add(
-    "multichannel",
-    ModalitySpec(
-        name="multichannel",
-        extensions=(),  # .npy/.tif are shared with other modalities: call read_multichannel directly
-        read=read_multichannel,
-        transform=MultichannelTransform,
-        collate=collate_multichannel,
-        default_tokenizer="mc_patch",
-        description="infrared / X-ray / hyperspectral cubes (NPY, NPZ, multi-page TIFF) → patches or band-group tokens",
-    ),
-)
+@MODALITIES.register("multichannel")
+class MultichannelModality(Modality):
+    """Infrared / X-ray / hyperspectral cubes (NPY, NPZ, multi-page TIFF) → patches or band-group tokens."""
+
+    # .npy/.tif are shared with other modalities: `polymodal predict --modality multichannel`.
+    extensions = ()
+    read = staticmethod(read_multichannel)
+    transform = MultichannelTransform
+    collate = staticmethod(collate_multichannel)
+    default_tokenizer = "mc_patch"

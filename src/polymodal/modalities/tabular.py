@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from polymodal.errors import InputError
 from polymodal.modalities._common import require_file
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
 __all__ = ["read_table", "TabularTransform", "TabularSample", "TabularBatch", "collate_tabular", "FeatureTokenizer"]
@@ -238,15 +238,12 @@ class FeatureTokenizer(Tokenizer):
         return Tokens.dense(emb, self.modality)
 
 
-MODALITIES.add(
-    "tabular",
-    ModalitySpec(
-        name="tabular",
-        extensions=(".csv", ".parquet"),
-        read=read_table,
-        transform=TabularTransform,
-        collate=collate_tabular,
-        default_tokenizer="ft_tokenizer",
-        description="CSV/Parquet rows with a numeric + categorical schema → one FT-Transformer token per column",
-    ),
-)
+@MODALITIES.register("tabular")
+class TabularModality(Modality):
+    """CSV/Parquet rows with a numeric + categorical schema → one FT-Transformer token per column."""
+
+    extensions = (".csv", ".parquet")
+    read = staticmethod(read_table)
+    transform = TabularTransform
+    collate = staticmethod(collate_tabular)
+    default_tokenizer = "ft_tokenizer"

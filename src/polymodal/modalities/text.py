@@ -24,7 +24,7 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 from torch import Tensor, nn
 
 from polymodal.errors import ConfigError, InputError
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
 __all__ = [
@@ -244,7 +244,7 @@ class TextTransform:
 
     def save(self, directory: str | Path) -> None:
         """Write ``tokenizer.json`` and ``text_transform.json`` (read back by :meth:`from_pretrained`)."""
-        from polymodal.checkpoints.io import atomic_write, write_json
+        from polymodal._files import atomic_write, write_json
 
         directory = Path(directory)
         text = self.tokenizer.to_str(pretty=False)
@@ -349,15 +349,13 @@ class TextTokenizer(Tokenizer):
         return Tokens(self.dropout(x), batch.attention_mask, "text")
 
 
-MODALITIES.add(
-    "text",
-    ModalitySpec(
-        name="text",
-        extensions=(".txt",),
-        read=read_text,
-        transform=TextTransform.from_pretrained,  # type: ignore[arg-type]
-        collate=collate_text,
-        default_tokenizer="text",
-        description="UTF-8 text, WordPiece (or any tokenizer.json) ids, word + position + segment embeddings",
-    ),
-)
+@MODALITIES.register("text")
+class TextModality(Modality):
+    """UTF-8 text, WordPiece (or any tokenizer.json) ids, word + position + segment embeddings."""
+
+    extensions = (".txt",)
+    read = staticmethod(read_text)
+    # Options name a vocabulary (a folder with tokenizer.json or vocab.txt) to build from.
+    transform = TextTransform.from_pretrained
+    collate = staticmethod(collate_text)
+    default_tokenizer = "text"

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from polymodal.encoder.positions import interpolate_positions
 from polymodal.errors import InputError
 from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, require_file
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
 __all__ = [
@@ -303,15 +303,12 @@ class PatchTSTTokenizer(Tokenizer):
         return Tokens(emb.reshape(b, -1, self.dim), mask.reshape(b, -1), self.modality)
 
 
-MODALITIES.add(
-    "time_series",
-    ModalitySpec(
-        name="time_series",
-        extensions=(".tsv",),
-        read=read_time_series,
-        transform=TimeSeriesTransform,
-        collate=collate_time_series,
-        default_tokenizer="patch_tst",
-        description="CSV/TSV/NPY series and UEA/UCR .ts archives (read_ts) → PatchTST patches",
-    ),
-)
+@MODALITIES.register("time_series")
+class TimeSeriesModality(Modality):
+    """CSV/TSV/NPY series and UEA/UCR .ts archives (read_ts) → PatchTST patches."""
+
+    extensions = (".tsv",)
+    read = staticmethod(read_time_series)
+    transform = TimeSeriesTransform
+    collate = staticmethod(collate_time_series)
+    default_tokenizer = "patch_tst"

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from polymodal.encoder.positions import interpolate_positions, interpolate_positions_2d
 from polymodal.errors import InputError
 from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences
-from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, ModalitySpec, Tokenizer
+from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
 __all__ = ["read_video", "VideoTransform", "VideoSample", "VideoBatch", "collate_video", "TubeletTokenizer"]
@@ -210,15 +210,13 @@ class TubeletTokenizer(Tokenizer):
         return Tokens(emb, mask, self.modality)
 
 
-MODALITIES.add(
-    "video",
-    ModalitySpec(
-        name="video",
-        extensions=(),  # a folder of frames or an .npy clip: call read_video directly
-        read=read_video,
-        transform=VideoTransform,
-        collate=collate_video,
-        default_tokenizer="tubelet",
-        description="frame folders or NPY [T, H, W, C] → 2×16×16 tubelets with space-time positions",
-    ),
-)
+@MODALITIES.register("video")
+class VideoModality(Modality):
+    """Frame folders or NPY [T, H, W, C] → 2×16×16 tubelets with space-time positions."""
+
+    # A folder of frames or an .npy clip: `polymodal predict --modality video`.
+    extensions = ()
+    read = staticmethod(read_video)
+    transform = VideoTransform
+    collate = staticmethod(collate_video)
+    default_tokenizer = "tubelet"

@@ -9,7 +9,7 @@ from polymodal.models.captioner import Captioner, CaptionerConfig, CaptionerOutp
 from polymodal.models.dual_encoder import DualEncoder, DualEncoderOutput
 from polymodal.models.file_classifier import FileClassifier
 from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
-from polymodal.models.meta_transformer import MetaTransformer, MetaTransformerOutput, TokenizerSpec
+from polymodal.models.meta_transformer import MetaTransformer, MetaTransformerOutput
 from polymodal.models.generation import STRATEGIES, GenerationConfig, GenerationOutput, generate
 from polymodal.models.text_model import TextEncoderModel
 from polymodal.models.vision_model import VisionEncoderModel
@@ -28,7 +28,6 @@ __all__ = [
     "GenerationConfig",
     "MetaTransformer",
     "MetaTransformerOutput",
-    "TokenizerSpec",
     "GenerationOutput",
     "STRATEGIES",
     "TextEncoderModel",

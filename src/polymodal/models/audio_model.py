@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder
 from polymodal.errors import ConfigError
 from polymodal.modalities.audio import AudioBatch, AudioClip, AudioPatchTokenizer, AudioTransform, collate_audio
@@ -28,7 +28,8 @@ from polymodal.tokens import Tokens
 __all__ = ["AudioEncoderModel"]
 
 
-class AudioEncoderModel(PretrainedModel, model_type="audio_encoder"):
+@MODELS.register("audio_encoder")
+class AudioEncoderModel(PretrainedModel):
     """Log-Mel features ``[B, T, F]`` → embeddings ``[B, D]``.
 
     Args:

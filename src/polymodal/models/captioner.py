@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder.block import Activation, Block
 from polymodal.encoder.init import init_transformer_weights_
 from polymodal.encoder.positions import LearnedPositions
@@ -78,7 +78,8 @@ class CaptionerOutput:
         return None if self.objective is None else self.objective.loss
 
 
-class Captioner(PretrainedModel, model_type="captioner"):
+@MODELS.register("captioner")
+class Captioner(PretrainedModel):
     """Caption decoder: ``(caption prefix, context Tokens) -> next-token logits``.
 
     Args:

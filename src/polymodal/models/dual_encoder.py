@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.errors import ConfigError
 from polymodal.modalities.image import ImageBatch
 from polymodal.modalities.text import TextBatch
@@ -44,7 +44,8 @@ class DualEncoderOutput:
     image_embeds: Tensor
 
 
-class DualEncoder(PretrainedModel, model_type="dual_encoder"):
+@MODELS.register("dual_encoder")
+class DualEncoder(PretrainedModel):
     """Text tower + image tower + linear projections + a learnable temperature.
 
     Args:

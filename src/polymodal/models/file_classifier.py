@@ -18,14 +18,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.data.manifest import TEXT_FIELD
 from polymodal.encoder import EncoderConfig, TransformerEncoder
 from polymodal.errors import CheckpointError, ConfigError, InputError
 from polymodal.fusion.base import build_fusion
 from polymodal.fusion.modality_dropout import ModalityDropout
 from polymodal.models.fusion_model import FusionClassifier, FusionClassifierOutput
-from polymodal.models.meta_transformer import TokenizerSpec
+from polymodal.modalities.base import MODALITIES, TokenizerSpec
 from polymodal.modalities.text import TOKENIZER_FILE, TextTransform
 
 __all__ = ["FileClassifier", "build_transforms"]
@@ -34,9 +34,6 @@ __all__ = ["FileClassifier", "build_transforms"]
 def build_transforms(options: Mapping[str, Mapping[str, Any] | Any]) -> dict[str, Any]:
     """Modality → its registered transform built from ``options`` (sorted by modality); a
     value that is already a transform (not a mapping) is kept as it is."""
-    import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
-    from polymodal.modalities.base import MODALITIES
-
     transforms = {}
     for name in sorted(options):
         spec = MODALITIES.get(name, field=f"modalities.{name}")
@@ -50,27 +47,8 @@ def build_transforms(options: Mapping[str, Mapping[str, Any] | Any]) -> dict[str
     return transforms
 
 
-def _share_encoder(fusion: nn.Module, name: str, dim: int, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Put the encoder that ``options`` names in place of ``fusion``'s own; returns what rebuilds it."""
-    unknown = sorted(set(options) - {"pretrained", "config", "frozen"})
-    if unknown or ("pretrained" in options) == ("config" in options):
-        raise ConfigError("shared_encoder", "{pretrained: <all-minilm-l6-v2 or a model folder>, frozen: true|false}", dict(options))
-    if not isinstance(getattr(fusion, "encoder", None), TransformerEncoder):
-        raise ConfigError("fusion", "a single-stream strategy (early_concat, early_sum) to share an encoder", repr(name))
-    if "pretrained" in options:
-        from polymodal.pretrained import shared_encoder  # the pretrained models import this package
-
-        encoder = shared_encoder(options["pretrained"])
-    else:
-        encoder = TransformerEncoder(EncoderConfig(**options["config"]))
-    if encoder.config.dim != dim:
-        raise ConfigError("dim", f"the shared encoder's width {encoder.config.dim}", dim)
-    frozen = bool(options.get("frozen", True))
-    fusion.encoder = encoder.freeze(frozen)
-    return {"config": encoder.config.to_dict(), "frozen": frozen}
-
-
-class FileClassifier(PretrainedModel, model_type="file_classifier"):
+@MODELS.register("file_classifier")
+class FileClassifier(PretrainedModel):
     """``head(fusion({m: tokenizer_m(batch_m)}).pooled)`` with each modality's preprocessing.
 
     Args:
@@ -86,11 +64,13 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         dim, num_heads: the token width ``D`` and attention heads of every stage.
         fusion_options: the strategy's other config fields (``depth``, ``dropout``, ...).
         modality_dropout: probability of hiding one modality of a training sample.
-        shared_encoder: Meta-Transformer's way: ``{"pretrained": source, "frozen": True}``
-            puts a pretrained model's encoder (:func:`polymodal.pretrained.shared_encoder`:
-            ``"all-minilm-l6-v2"`` or a model folder) in place of a single-stream fusion's
-            own (``early_concat``, ``early_sum``); ``dim`` must be its width. A saved model
-            keeps ``{"config": ..., "frozen": ...}`` and its weights.
+        encoder: Meta-Transformer's way: a built encoder (often pretrained, as
+            :func:`polymodal.pretrained.shared_encoder` gives one) injected as the single
+            stream of the fusion (``early_concat``, ``early_sum``) and shared by every
+            modality; ``dim`` must be its width, and the fusion's own ``depth`` and
+            ``num_heads`` cannot apply. A saved model keeps its config and weights.
+        freeze_encoder: keep the injected encoder's weights fixed (only tokenizers, type
+            embeddings and head train).
 
     Inputs:
         batch: modality → that modality's collated batch; an absent modality is missing
@@ -113,12 +93,10 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         num_heads: int = 4,
         fusion_options: Mapping[str, Any] | None = None,
         modality_dropout: float = 0.0,
-        shared_encoder: Mapping[str, Any] | None = None,
+        encoder: TransformerEncoder | None = None,
+        freeze_encoder: bool = True,
     ) -> None:
         super().__init__()
-        import polymodal.modalities  # noqa: F401  (registers the built-in modalities)
-        from polymodal.modalities.base import MODALITIES
-
         if len(classes) < 2 or len(set(classes)) != len(classes):
             raise ConfigError("classes", "at least two distinct class names", list(classes))
         if not tokenizers or set(tokenizers) != set(transforms):
@@ -136,10 +114,15 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
         self.dim, self.num_heads, self.modality_dropout = dim, num_heads, modality_dropout
         fusion_config = {**self.fusion_options, "modalities": list(self.specs), "dim": dim, "num_heads": num_heads}
         tokenizer_modules = {name: spec.build(dim) for name, spec in self.tokenizer_specs.items()}
-        fusion_module = build_fusion(fusion, fusion_config)
-        self.shared_encoder = None
-        if shared_encoder is not None:
-            self.shared_encoder = _share_encoder(fusion_module, fusion, dim, shared_encoder)
+        self.freeze_encoder = freeze_encoder
+        self.encoder_config: EncoderConfig | None = None
+        if encoder is not None:
+            cannot = sorted({"depth", "num_heads"} & set(self.fusion_options))
+            if cannot:
+                raise ConfigError(f"fusion_options.{cannot[0]}", "unset with a shared encoder (its own layers and heads are used)", self.fusion_options[cannot[0]])
+            self.encoder_config = encoder.config
+            encoder.freeze(freeze_encoder)
+        fusion_module = build_fusion(fusion, fusion_config, encoder=encoder)
         self.model = FusionClassifier(
             tokenizer_modules,
             fusion_module,
@@ -162,7 +145,8 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
             "num_heads": self.num_heads,
             "fusion_options": self.fusion_options,
             "modality_dropout": self.modality_dropout,
-            "shared_encoder": self.shared_encoder,
+            "encoder": None if self.encoder_config is None else self.encoder_config.to_dict(),
+            "freeze_encoder": self.freeze_encoder,
         }
 
     @classmethod
@@ -181,7 +165,8 @@ class FileClassifier(PretrainedModel, model_type="file_classifier"):
             num_heads=config["num_heads"],
             fusion_options=config.get("fusion_options"),
             modality_dropout=config.get("modality_dropout", 0.0),
-            shared_encoder=config.get("shared_encoder"),
+            encoder=None if config.get("encoder") is None else TransformerEncoder(EncoderConfig(**config["encoder"])),
+            freeze_encoder=config.get("freeze_encoder", True),
         )
 
     def save_assets(self, directory: Path) -> None:

@@ -29,31 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, TransformerEncoder, masked_mean
 from polymodal.errors import ConfigError, InputError
-from polymodal.modalities import TOKENIZERS
+from polymodal.modalities.base import TokenizerSpec
 from polymodal.models.text_model import TextEncoderModel
 from polymodal.tokens import Tokens
 
-__all__ = ["MetaTransformer", "MetaTransformerOutput", "TokenizerSpec"]
+__all__ = ["MetaTransformer", "MetaTransformerOutput"]
 
 # CLIP clamps the logit scale at 100 so that the logits cannot grow without bound.
 MAX_LOG_SCALE = math.log(100.0)
-
-
-@dataclass
-class TokenizerSpec:
-    """A tokenizer by registry name plus its constructor options (``dim`` is the encoder's)."""
-
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, dim: int) -> nn.Module:
-        return TOKENIZERS.get(self.name, field="tokenizer")(dim=dim, **self.options)  # keyword: "patch" takes in_channels first
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "options": dict(self.options)}
 
 
 @dataclass
@@ -80,7 +66,8 @@ def _to_float32(batch: Any) -> Any:
     return batch
 
 
-class MetaTransformer(PretrainedModel, model_type="meta_transformer"):
+@MODELS.register("meta_transformer")
+class MetaTransformer(PretrainedModel):
     """Frozen shared encoder + trainable per-modality tokenizers and projections.
 
     Args:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder, masked_mean
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities.text import TextBatch, TextTokenizer, TextTokenizerConfig, TextTransform
@@ -44,7 +44,8 @@ POOLINGS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-class TextEncoderModel(PretrainedModel, model_type="text_encoder"):
+@MODELS.register("text_encoder")
+class TextEncoderModel(PretrainedModel):
     """Text → ``[B, D]`` embeddings with a BERT- or CLIP-style transformer.
 
     Args:

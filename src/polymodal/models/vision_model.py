@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polymodal.checkpoints.io import PretrainedModel
+from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder
 from polymodal.errors import ConfigError
 from polymodal.modalities.image import ImageBatch, ImageTransform, PatchTokenizer, collate_images
@@ -25,7 +25,8 @@ from polymodal.modalities.image import ImageBatch, ImageTransform, PatchTokenize
 __all__ = ["VisionEncoderModel"]
 
 
-class VisionEncoderModel(PretrainedModel, model_type="vision_encoder"):
+@MODELS.register("vision_encoder")
+class VisionEncoderModel(PretrainedModel):
     """Images ``[B, C, H, W]`` → embeddings ``[B, D]``.
 
     Args:

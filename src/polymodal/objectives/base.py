@@ -18,7 +18,13 @@ from polymodal.registry import Registry
 __all__ = ["OBJECTIVES", "ObjectiveOutput", "build_objective"]
 
 #: Objectives by name (``"infonce"``, ``"mlm"``, ``"masked_patch"``, ``"matching"``, ``"captioning"``).
-OBJECTIVES: Registry[type] = Registry("objective")
+OBJECTIVES: Registry[type] = Registry(
+    "objective",
+    group="polymodal.objectives",
+    builtins=tuple(
+        f"polymodal.objectives.{m}" for m in ("captioning", "classification", "contrastive", "masked_patch", "matching", "mlm")
+    ),
+)
 
 
 @dataclass

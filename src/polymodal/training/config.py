@@ -26,7 +26,7 @@ __all__ = [
     "TrainingConfig",
     "LoggingConfig",
     "RunConfig",
-    "load_config",
+    "read_config",
     "parse_section",
     "apply_overrides",
     "config_to_yaml",
@@ -96,7 +96,8 @@ class LoggingConfig(StrictModel):
     """Where and how often the run reports."""
 
     log_every: int = Field(10, gt=0)
-    tensorboard: bool = True
+    # TensorBoard event files; None: when tensorboard is installed (the 'plots' extra).
+    tensorboard: bool | None = None
     progress: bool = True
 
 
@@ -217,8 +218,9 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     return raw
 
 
-def load_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> RunConfig:
-    """Read a YAML file (or take a dict), apply overrides and validate, task sections included."""
+def read_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a YAML file (or take a dict), apply overrides and validate the run's own sections;
+    :func:`polymodal.training.tasks.load_config` also validates the task's ``model``/``data``."""
     if isinstance(source, Mapping):
         raw = dict(source)
     else:
@@ -234,11 +236,7 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str]
     import copy
 
     raw = apply_overrides(copy.deepcopy(raw), overrides)
-    config = parse_section(RunConfig, raw)
-    from polymodal.training.tasks import get_task
-
-    get_task(config.task).validate_config(config)
-    return config
+    return parse_section(RunConfig, raw)
 
 
 def config_to_yaml(config: RunConfig) -> str:

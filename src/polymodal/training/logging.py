@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from polymodal._optional import available, require
+
 __all__ = ["MetricsLog", "read_metrics", "plot_losses"]
 
 
@@ -17,7 +19,7 @@ class MetricsLog:
     the killed run) and TensorBoard purges its events after that step likewise.
     """
 
-    def __init__(self, run_dir: Path, *, tensorboard: bool, resume_step: int = 0) -> None:
+    def __init__(self, run_dir: Path, *, tensorboard: bool | None, resume_step: int = 0) -> None:
         self.path = run_dir / "metrics.jsonl"
         if resume_step > 0 and self.path.exists():
             kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
@@ -26,7 +28,10 @@ class MetricsLog:
             self.path.unlink()
         self._file = open(self.path, "a")
         self._writer = None
+        if tensorboard is None:  # TensorBoard when installed (the 'plots' extra)
+            tensorboard = available("tensorboard")
         if tensorboard:
+            require("tensorboard", "plots")
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
@@ -54,9 +59,10 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_losses(run_dir: Path, out: Path) -> Path | None:
-    """Training loss (and each named term) against step, as a PNG; None without data."""
+    """Training loss (and each named term) against step, as a PNG; None without data or
+    without matplotlib (the 'plots' extra)."""
     rows = [r for r in read_metrics(run_dir) if r.get("split") == "train"]
-    if not rows:
+    if not rows or not available("matplotlib"):
         return None
     import matplotlib
 

@@ -42,11 +42,13 @@ from polymodal.data.collate import ManifestBatch, ManifestCollate
 from polymodal.data.dataset import ManifestDataset
 from polymodal.data.manifest import TEXT_FIELD, Manifest
 from polymodal.errors import ConfigError
+from polymodal.evaluation.metrics import confusion_matrix, macro_f1
 from polymodal.models.file_classifier import FileClassifier, build_transforms
 from polymodal.modalities.text import TextTransform
-from polymodal.models.meta_transformer import TokenizerSpec
+from polymodal.modalities.base import TokenizerSpec
 from polymodal.training.config import RunConfig, StrictModel
-from polymodal.training.tasks import TASKS, IndexedData, LossOutput, Prediction, TrainingTask
+from polymodal.objectives.base import ObjectiveOutput
+from polymodal.training.tasks import TASKS, IndexedData, Prediction, TrainingTask
 
 __all__ = ["ManifestClassifierTask"]
 
@@ -103,7 +105,6 @@ class _Samples(IndexedData):
 class ManifestClassifierTask(TrainingTask):
     """Cross-entropy over the manifest's classes; ``evaluate`` gives held-out ``accuracy``."""
 
-    name = "manifest_classifier"
     ModelConfig = _Model
     DataConfig = _Data
 
@@ -189,6 +190,11 @@ class ManifestClassifierTask(TrainingTask):
     # --- model --------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         m = self.model_config
+        encoder = None
+        if m.shared_encoder is not None:
+            from polymodal.pretrained import shared_encoder
+
+            encoder = shared_encoder(m.shared_encoder.pretrained)
         return FileClassifier(
             list(self.manifest.classes or ()),
             {name: TokenizerSpec(t.name, dict(t.options)) for name, t in m.tokenizers.items()},
@@ -198,13 +204,14 @@ class ManifestClassifierTask(TrainingTask):
             num_heads=m.num_heads,
             fusion_options=m.fusion_options,
             modality_dropout=m.modality_dropout,
-            shared_encoder=None if m.shared_encoder is None else m.shared_encoder.model_dump(),
+            encoder=encoder,
+            freeze_encoder=True if m.shared_encoder is None else m.shared_encoder.frozen,
         )
 
-    def loss(self, model: nn.Module, batch: ManifestBatch) -> LossOutput:
+    def loss(self, model: nn.Module, batch: ManifestBatch) -> ObjectiveOutput:
         logits = model(batch.inputs, present=batch.present).logits
         loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.model_config.label_smoothing)
-        return LossOutput(loss, {"train_accuracy": float((logits.argmax(-1) == batch.labels).float().mean())})
+        return ObjectiveOutput(loss, metrics={"train_accuracy": (logits.argmax(-1) == batch.labels).float().mean()})
 
     # --- evaluation ---------------------------------------------------------------------------
     def _eval_predictions(self, model: nn.Module) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
@@ -232,12 +239,8 @@ class ManifestClassifierTask(TrainingTask):
         if out is None:
             return {}
         predicted, labels, held = out
-        from sklearn.metrics import f1_score
-
-        figures = {
-            "accuracy": float((predicted == labels).mean()),
-            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(len(self.manifest.classes or ())))),
-        }
+        confusion = confusion_matrix(torch.from_numpy(predicted), torch.from_numpy(labels), len(self.manifest.classes or ()))
+        figures = {"accuracy": float((predicted == labels).mean()), "macro_f1": macro_f1(confusion)}
         kinds = sorted(set(held))
         if len(kinds) > 1:
             for kind in kinds:
@@ -255,8 +258,6 @@ class ManifestClassifierTask(TrainingTask):
 
     def report(self, run_dir: Path) -> dict[str, float]:
         """Held-out accuracy, macro F1 and the confusion matrix of the exported model."""
-        from sklearn.metrics import confusion_matrix
-
         run_dir = Path(run_dir)
         model = self._load(run_dir)
         self._transforms, self._eval = dict(model.transforms), None  # the exported preprocessing, vocabulary included
@@ -265,7 +266,7 @@ class ManifestClassifierTask(TrainingTask):
             figures = self.evaluate(model)
         if out is None:
             return figures
-        matrix = confusion_matrix(out[1], out[0], labels=range(len(model.classes)))
+        matrix = confusion_matrix(torch.from_numpy(out[0]), torch.from_numpy(out[1]), len(model.classes)).tolist()
         kinds = {kind: out[2].count(kind) for kind in sorted(set(out[2]))}
         rows = [
             "| true \\ predicted | " + " | ".join(model.classes) + " |",

@@ -9,7 +9,7 @@ precision, accumulation, checkpoints, logging, DDP).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,18 +19,11 @@ from pydantic import BaseModel
 from torch import Tensor, nn
 
 from polymodal.errors import PolymodalError
+from polymodal.objectives.base import ObjectiveOutput
 from polymodal.registry import Registry
-from polymodal.training.config import RunConfig, StrictModel, parse_section
+from polymodal.training.config import RunConfig, StrictModel, parse_section, read_config
 
-__all__ = ["LossOutput", "Prediction", "TrainingTask", "TASKS", "IndexedData", "get_task", "task_names"]
-
-
-@dataclass
-class LossOutput:
-    """A scalar loss plus named terms and metrics (floats) for logging."""
-
-    loss: Tensor
-    terms: dict[str, float] = field(default_factory=dict)
+__all__ = ["Prediction", "TrainingTask", "TASKS", "IndexedData", "get_task", "load_config", "task_names"]
 
 
 @dataclass
@@ -77,7 +70,7 @@ class TrainingTask:
     (quick metrics during training), :meth:`export` and :meth:`report` (``polymodal eval``).
     """
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # set by TASKS.register
     ModelConfig: ClassVar[type[BaseModel]] = StrictModel
     DataConfig: ClassVar[type[BaseModel]] = StrictModel
     # Whether a step may leave trainable parameters without a gradient (DDP must then look
@@ -101,8 +94,8 @@ class TrainingTask:
     def train_data(self) -> IndexedData:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def loss(self, model: nn.Module, batch: Any) -> LossOutput:  # pragma: no cover - interface
-        """Loss of one (micro-)batch; call ``model(...)`` so that DDP sees the forward."""
+    def loss(self, model: nn.Module, batch: Any) -> ObjectiveOutput:  # pragma: no cover - interface
+        """Loss of one (micro-)batch with named terms and metrics; call ``model(...)`` so that DDP sees the forward."""
         raise NotImplementedError
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -129,22 +122,25 @@ class TrainingTask:
         raise PolymodalError(f"task '{self.name}' does not support embed")
 
 
-TASKS: Registry[type[TrainingTask]] = Registry("training task")
-
-
-def _register_builtin() -> None:
-    # Importing registers them; kept here so that a config naming them always resolves.
-    import polymodal.training.digits_classifier  # noqa: F401
-    import polymodal.training.digits_av  # noqa: F401
-    import polymodal.training.manifest_classifier  # noqa: F401
+#: Training tasks by name. The recipes' tasks (digits-av, ...) and a user's own come in
+#: through the ``polymodal.tasks`` entry-point group, as any plugin's would.
+TASKS: Registry[type[TrainingTask]] = Registry(
+    "training task", group="polymodal.tasks", builtins=("polymodal.training.manifest_classifier",)
+)
 
 
 def task_names() -> list[str]:
-    _register_builtin()
     return TASKS.names()
 
 
 def get_task(name: str) -> type[TrainingTask]:
-    """The task registered as ``name`` (built-in tasks registered first)."""
-    _register_builtin()
+    """The task registered as ``name``."""
     return TASKS.get(name, field="task")
+
+
+def load_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a YAML run config (or take a dict), apply ``key.sub=value`` overrides and validate
+    every section, the task's own ``model`` and ``data`` included."""
+    config = read_config(source, overrides)
+    get_task(config.task).validate_config(config)
+    return config

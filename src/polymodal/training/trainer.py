@@ -196,8 +196,8 @@ class Trainer:
                             out = task.loss(ddp_model, batch)
                         (out.loss.float() / tcfg.grad_accum).backward()
                     total += out.loss.detach().float() / tcfg.grad_accum
-                    for key, value in out.terms.items():
-                        terms[key] = terms.get(key, 0.0) + value / tcfg.grad_accum
+                    for key, value in {**out.terms, **out.metrics}.items():
+                        terms[key] = terms.get(key, 0.0) + float(value) / tcfg.grad_accum
                 loss_value = float(all_reduce_mean(total, info))
                 if not math.isfinite(loss_value):
                     last = latest_checkpoint(self.ckpt_dir)

@@ -13,20 +13,17 @@ from polymodal.modalities.audio.transform import (
     resample_frames,
     trim_silence,
 )
-from polymodal.modalities.base import MODALITIES, ModalitySpec
+from polymodal.modalities.base import MODALITIES, Modality
 
-MODALITIES.add(
-    "audio",
-    ModalitySpec(
-        name="audio",
-        extensions=AUDIO_EXTENSIONS,
-        read=read_audio,
-        transform=AudioTransform,
-        collate=collate_audio,
-        default_tokenizer="audio_patch",
-        description="WAV/FLAC/OGG → Kaldi log-Mel (AST) → 16×16 patches, stride 10",
-    ),
-)
+@MODALITIES.register("audio")
+class AudioModality(Modality):
+    """WAV/FLAC/OGG → Kaldi log-Mel (AST) → 16×16 patches, stride 10."""
+
+    extensions = AUDIO_EXTENSIONS
+    read = staticmethod(read_audio)
+    transform = AudioTransform
+    collate = staticmethod(collate_audio)
+    default_tokenizer = "audio_patch"
 
 __all__ = [
     "AST_MEAN",

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import soxr
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from polymodal._optional import require
 from polymodal.errors import InputError
 from polymodal.modalities._common import require_finite
 from polymodal.modalities.audio.fbank import FbankConfig, WindowType, kaldi_fbank
@@ -137,6 +137,7 @@ class AudioTransform:
         require_finite(samples, source)
         mono = samples.astype(np.float64).mean(axis=0)
         if clip.sample_rate != self.sample_rate:
+            soxr = require("soxr", "audio")  # only clips at another rate need it
             mono = soxr.resample(mono, clip.sample_rate, self.sample_rate, quality="HQ")
         return mono
 

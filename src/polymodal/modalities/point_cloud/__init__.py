@@ -1,6 +1,6 @@
 """Point clouds: PLY/NPY/XYZ → unit sphere → FPS + kNN set abstraction → tokens."""
 
-from polymodal.modalities.base import MODALITIES, ModalitySpec
+from polymodal.modalities.base import MODALITIES, Modality
 from polymodal.modalities.point_cloud.grouping import PointGrouping, PointGroups, centre_counts, group_points
 from polymodal.modalities.point_cloud.io import POINT_CLOUD_EXTENSIONS, PointCloud, read_ply, read_point_cloud
 from polymodal.modalities.point_cloud.knn import knn_group
@@ -14,18 +14,15 @@ from polymodal.modalities.point_cloud.transform import (
     normalize_unit_sphere,
 )
 
-MODALITIES.add(
-    "point_cloud",
-    ModalitySpec(
-        name="point_cloud",
-        extensions=POINT_CLOUD_EXTENSIONS,
-        read=read_point_cloud,
-        transform=PointCloudTransform,
-        collate=collate_point_clouds,
-        default_tokenizer="point_sa",
-        description="PLY/NPY/XYZ points → FPS + kNN set abstraction (P/16 tokens)",
-    ),
-)
+@MODALITIES.register("point_cloud")
+class PointCloudModality(Modality):
+    """PLY/NPY/XYZ points → FPS + kNN set abstraction (P/16 tokens)."""
+
+    extensions = POINT_CLOUD_EXTENSIONS
+    read = staticmethod(read_point_cloud)
+    transform = PointCloudTransform
+    collate = staticmethod(collate_point_clouds)
+    default_tokenizer = "point_sa"
 
 __all__ = [
     "POINT_CLOUD_EXTENSIONS",

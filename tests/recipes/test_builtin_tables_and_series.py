@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from polymodal.data.builtin import build, list_datasets
-from polymodal.data.builtin.ts_format import read_ts
+from polymodal.recipes.datasets import build, list_datasets
+from polymodal.modalities.ts_format import read_ts
 from polymodal.data.manifest import Manifest
 from polymodal.errors import ConfigError, InputError
 

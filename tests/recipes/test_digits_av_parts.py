@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from polymodal.training.digits_av.task import _AudioAugment, augment_audio, label_info_nce, random_shift
+from polymodal.recipes.digits_av.task import _AudioAugment, augment_audio, label_info_nce, random_shift
 
 
 def test_random_shift_moves_whole_images_and_fills_the_border() -> None:
@@ -30,7 +30,7 @@ def test_label_infonce_is_clip_infonce_with_distinct_labels_and_lower_with_share
 def test_noise_aware_trim_keeps_the_trained_threshold_on_clean_clips_and_lowers_it_for_noise() -> None:
     pytest.importorskip("polymodal.modalities.audio")
     from polymodal.modalities.audio import AudioClip
-    from polymodal.training.digits_av.inference import noise_aware_trim_db
+    from polymodal.recipes.digits_av.inference import noise_aware_trim_db
 
     rate = 16000
     t = np.arange(int(0.4 * rate)) / rate

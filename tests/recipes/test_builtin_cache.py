@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from polymodal.data.builtin import BUILDERS, MARKER, DatasetBuilder, build
+from polymodal.recipes.datasets import BUILDERS, MARKER, DatasetBuilder, build
 
 CALLS: list[dict] = []
 
@@ -21,10 +21,15 @@ def write_toy(folder: Path, *, size: int = 2, fail: bool = False) -> dict:
 
 @pytest.fixture
 def toy() -> Iterator[str]:
-    BUILDERS.add("toy-cache-test", DatasetBuilder("toy-cache-test", "a test builder", 1, write_toy))
+    @BUILDERS.register("toy-cache-test")
+    class Toy(DatasetBuilder):
+        """A test builder."""
+
+        write = staticmethod(write_toy)
+
     CALLS.clear()
     yield "toy-cache-test"
-    BUILDERS._entries.pop("toy-cache-test")  # keep the registry clean for other tests
+    BUILDERS.unregister("toy-cache-test")  # keep the registry clean for other tests
 
 
 def test_reuse_rebuild_and_force(tmp_path: Path, toy: str) -> None:

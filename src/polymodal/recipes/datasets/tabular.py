@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.data.builtin.base import BUILDERS, DatasetBuilder
-from polymodal.data.builtin.files import markdown_table, write_json, write_manifest
+from polymodal._files import write_json
+from polymodal.recipes.datasets.base import BUILDERS, DatasetBuilder
+from polymodal.recipes.datasets.files import markdown_table, write_manifest
 from polymodal.errors import ConfigError
 
 __all__ = ["DATASETS"]
@@ -79,8 +80,8 @@ def _write_one(folder: Path, name: str, test_size: float, seed: int) -> dict[str
         "classes": classes,
         "split_column": "split",
     }
-    write_json(out / "schema.json", schema)
-    write_json(out / "classes.json", classes)
+    write_json(out / "schema.json", schema, sort_keys=False)
+    write_json(out / "classes.json", classes, sort_keys=False)
     write_manifest(out / "manifest.jsonl", rows)
     return {
         "train": len(y) - len(test),
@@ -99,7 +100,7 @@ def _card(summary: dict[str, dict[str, Any]], test_size: float, seed: int) -> st
     return f"""# tabular
 
 Two small tabular classification sets from scikit-learn, built offline by
-`polymodal.data.builtin.build("tabular")`.
+`polymodal.recipes.datasets.build("tabular")`.
 
 {table}
 
@@ -129,17 +130,14 @@ def write(folder: Path, *, test_size: float = 0.3, seed: int = 0) -> dict[str, A
     if not 0 < test_size < 1:
         raise ConfigError("build('tabular').test_size", "a share between 0 and 1", test_size)
     summary = {name: _write_one(folder, name, test_size, seed) for name in DATASETS}
-    write_json(folder / "datasets.json", summary)
+    write_json(folder / "datasets.json", summary, sort_keys=False)
     (folder / "README.md").write_text(_card(summary, test_size, seed), encoding="utf-8")
     return summary
 
 
-BUILDERS.add(
-    "tabular",
-    DatasetBuilder(
-        name="tabular",
-        description="scikit-learn breast cancer and wine as CSV + schema, stratified 70/30 split",
-        version=1,
-        write=write,
-    ),
-)
+@BUILDERS.register("tabular")
+class Tabular(DatasetBuilder):
+    """scikit-learn breast cancer and wine as CSV + schema, stratified 70/30 split."""
+
+    version = 1
+    write = staticmethod(write)

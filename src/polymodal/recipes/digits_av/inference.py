@@ -42,7 +42,7 @@ def noise_aware_trim_db(clip, options: dict[str, Any]) -> float | None:
 def _audio(model, paths: list[Path]):
     from polymodal.modalities.audio import AudioTransform, collate_audio, read_audio
 
-    from polymodal.training.digits_av.features import torch_threads
+    from polymodal.recipes.digits_av.features import torch_threads
 
     options = dict(model.preprocessing["audio"])
     samples = []
@@ -55,7 +55,7 @@ def _audio(model, paths: list[Path]):
 
 
 def _image(model, paths: list[Path]) -> torch.Tensor:
-    from polymodal.training.digits_av.features import read_digit_image
+    from polymodal.recipes.digits_av.features import read_digit_image
 
     pre = model.preprocessing["image"]
     pixels = np.stack([read_digit_image(p, tuple(pre["size"])) for p in paths])

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from polymodal.encoder import EncoderConfig, TransformerEncoder
 from polymodal.tokens import Tokens
 from polymodal.training.config import StrictModel
-from polymodal.training.tasks import TASKS, IndexedData, LossOutput, TrainingTask
+from polymodal.objectives.base import ObjectiveOutput
+from polymodal.training.tasks import IndexedData, TrainingTask
 
 __all__ = ["DigitsClassifierTask", "RowTokenClassifier"]
 
@@ -90,11 +91,9 @@ def _split(test_fraction: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return x[train], y[train], x[test], y[test]
 
 
-@TASKS.register("digits_classifier")
 class DigitsClassifierTask(TrainingTask):
     """Cross-entropy on sklearn digits; ``evaluate`` reports held-out ``accuracy``."""
 
-    name = "digits_classifier"
     ModelConfig = _Model
     DataConfig = _Data
 
@@ -105,13 +104,13 @@ class DigitsClassifierTask(TrainingTask):
         x, y, self._test_x, self._test_y = _split(self.data_config.test_fraction)
         return _Digits(x, y)
 
-    def loss(self, model: nn.Module, batch: _Batch) -> LossOutput:
+    def loss(self, model: nn.Module, batch: _Batch) -> ObjectiveOutput:
         pixels = batch.pixels
         if self.data_config.noise > 0:
             pixels = pixels + self.data_config.noise * torch.randn_like(pixels)
         logits = model(pixels)
         loss = F.cross_entropy(logits.float(), batch.labels)
-        return LossOutput(loss, {"train_accuracy": float((logits.argmax(-1) == batch.labels).float().mean())})
+        return ObjectiveOutput(loss, metrics={"train_accuracy": (logits.argmax(-1) == batch.labels).float().mean()})
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         if not hasattr(self, "_test_x"):

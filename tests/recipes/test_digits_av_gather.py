@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from polymodal.training.digits_av.task import LossWeights, contrastive_loss
+from polymodal.recipes.digits_av.task import LossWeights, contrastive_loss
 
 
 def _free_port() -> int:

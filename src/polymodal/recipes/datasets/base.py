@@ -16,9 +16,8 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from polymodal.errors import ConfigError
 from polymodal.registry import Registry
@@ -28,37 +27,56 @@ __all__ = ["BUILDERS", "MARKER", "DatasetBuilder", "build", "default_root", "lis
 MARKER = ".polymodal-complete.json"
 
 
-@dataclass(frozen=True)
 class DatasetBuilder:
-    """A registered dataset.
+    """A dataset's registry entry: subclass it, set ``version`` and ``write``, register it::
+
+        @BUILDERS.register("tabular")
+        class Tabular(DatasetBuilder):
+            '''scikit-learn breast cancer and wine as CSV + schema.'''   # the description
+            version = 1
+            write = staticmethod(write)
 
     Attributes:
-        name: the registry name (``"digits-av"``), also the cache folder's name.
-        description: one line for ``polymodal datasets``.
+        name: the registry name (``"digits-av"``), also the cache folder's name; set by the registry.
+        description: one line for ``polymodal datasets list``: the docstring's first line.
         version: bump it when the output changes, so that old caches are rebuilt.
         write: ``write(folder, **options) -> dict`` fills the empty ``folder`` and returns
-            a summary (counts) that is stored in the marker.
+            a summary (counts) that is stored in the marker; its keyword-only parameters
+            are the builder's options.
     """
 
-    name: str
-    description: str
-    version: int
-    write: Callable[..., dict[str, Any]]
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    version: ClassVar[int] = 1
 
-    def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.description = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @staticmethod
+    def write(folder: Path, **options: Any) -> dict[str, Any]:  # pragma: no cover - each builder sets its own
+        raise NotImplementedError
+
+    @classmethod
+    def resolve_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` completed with the builder's defaults; unknown names are refused."""
-        signature = inspect.signature(self.write)
+        signature = inspect.signature(cls.write)
         known = [p for p in list(signature.parameters.values())[1:] if p.kind is p.KEYWORD_ONLY]
         names = {p.name for p in known}
         for key in options:
             if key not in names:
                 raise ConfigError(
-                    f"build({self.name!r}).{key}", f"one of the options {', '.join(sorted(names)) or '(none)'}", key
+                    f"build({cls.name!r}).{key}", f"one of the options {', '.join(sorted(names)) or '(none)'}", key
                 )
         return {p.name: options.get(p.name, p.default) for p in known}
 
 
-BUILDERS: Registry[DatasetBuilder] = Registry("dataset")
+#: Dataset builders by name; plugins add theirs through the ``polymodal.datasets`` entry-point group.
+BUILDERS: Registry[type[DatasetBuilder]] = Registry(
+    "dataset",
+    group="polymodal.datasets",
+    builtins=tuple(f"polymodal.recipes.datasets.{m}" for m in ("digits_av", "tabular", "ucr")),
+)
 
 
 def default_root() -> Path:

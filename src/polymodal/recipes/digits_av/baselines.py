@@ -33,7 +33,7 @@ def clip_stats_features(paths: list[str], num_mel_bins: int, cache: Path | None)
     if cache is not None and cache.exists():
         return torch.load(cache, weights_only=True).numpy()
     from polymodal.modalities.audio import AudioTransform, read_audio
-    from polymodal.training.digits_av.features import torch_threads
+    from polymodal.recipes.digits_av.features import torch_threads
 
     transform = AudioTransform(num_mel_bins=num_mel_bins, mean=None, std=None)
     rows = []

@@ -1,0 +1,188 @@
+"""Model folders and the model registry: :class:`PretrainedModel`, :data:`MODELS`, :func:`load`.
+
+A polymodal model folder holds
+
+- ``config.json``: ``{"model_type": ..., "polymodal_version": ..., "requires": [...], **model.config_dict()}``;
+  the model's config includes its preprocessing (image size, mean/std, ...), so that
+  :func:`load` predicts correctly with nothing else, and ``requires`` names the plugin
+  distributions (name and version) whose registered parts the model uses;
+- ``model.safetensors``: the state dict;
+- whatever :meth:`PretrainedModel.save_assets` writes (a text model's ``tokenizer.json``).
+
+A folder never names code to import: ``model_type`` resolves through :data:`MODELS` only,
+which holds polymodal's models and those of installed plugins (entry-point group
+``polymodal.models``). Every file is written atomically, ``config.json`` last, so an
+interrupted save never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors.torch import save
+from torch import nn
+
+from polymodal._version import __version__
+from polymodal._files import atomic_write, read_json, write_json
+from polymodal.checkpoints.io import CONFIG_NAME, WEIGHTS_NAME, LoadReport, apply_state_dict, find_weights, load_state_dict
+from polymodal.errors import CheckpointError, ConfigError, PolymodalError
+from polymodal.registry import Origin, Registry, origin_of
+
+__all__ = ["MODELS", "PretrainedModel", "load", "check_requirements"]
+
+_BUILTIN_MODELS = tuple(
+    f"polymodal.models.{m}"
+    for m in (
+        "audio_model", "captioner", "dual_encoder", "file_classifier", "meta_transformer", "text_model", "vision_model",
+    )
+)  # fmt: skip
+#: Model classes by ``model_type``; plugins add theirs through the ``polymodal.models`` group.
+MODELS: Registry[type[PretrainedModel]] = Registry(
+    "model_type", group="polymodal.models", builtins=_BUILTIN_MODELS, attribute="model_type"
+)
+# Keys of config.json that belong to the folder, not to the model's own config.
+# ("model_module" was written by versions before 0.2; it is ignored, never imported.)
+_FOLDER_KEYS = ("model_type", "polymodal_version", "requires", "model_module")
+
+M = TypeVar("M", bound="PretrainedModel")
+
+
+class PretrainedModel(nn.Module):
+    """Base of every polymodal model that can be saved and loaded by :func:`load`.
+
+    A subclass registers itself under its ``model_type`` and implements two methods::
+
+        @MODELS.register("my_model")
+        class MyModel(PretrainedModel):
+            def __init__(self, dim: int = 64) -> None: ...
+            def config_dict(self) -> dict: return {"dim": self.dim}      # JSON-able
+            @classmethod
+            def from_config(cls, config, directory=None): return cls(dim=config["dim"])
+
+    ``from_config`` receives config.json's content (minus ``model_type`` and the version
+    fields) and, when loading from disk, the directory, so that a model can read the
+    assets its :meth:`save_assets` wrote (tokenizer files). Parameters are then filled by
+    :func:`load`; ``from_config`` need not initialise them carefully.
+    """
+
+    model_type: ClassVar[str] = ""  # set by MODELS.register
+
+    # --- to implement --------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """Everything ``from_config`` needs to rebuild this model (JSON-able), preprocessing included."""
+        raise NotImplementedError(f"{type(self).__name__}.config_dict")
+
+    @classmethod
+    def from_config(cls: type[M], config: dict[str, Any], directory: Path | None = None) -> M:
+        """A model built from :meth:`config_dict`'s output (weights are loaded afterwards)."""
+        raise NotImplementedError(f"{cls.__name__}.from_config")
+
+    def save_assets(self, directory: Path) -> None:
+        """Write extra files (tokenizer, vocabulary) beside the weights; none by default."""
+
+    def parts(self) -> Iterable[Any]:
+        """Objects besides the submodules whose code the model needs (transforms, modality
+        entries), so that :meth:`requirements` finds the plugins that provide them."""
+        return ()
+
+    def requirements(self) -> list[Origin]:
+        """The plugin distributions whose code this model is built from (its own class, its
+        submodules' and :meth:`parts`' classes), sorted by name; polymodal's own are left out."""
+        found: dict[str, Origin] = {}
+        for obj in (self, *self.modules(), *self.parts()):
+            origin = origin_of(obj if isinstance(obj, type) else type(obj))
+            if origin is not None:
+                found[origin.distribution] = origin
+        return [found[name] for name in sorted(found)]
+
+    # --- provided ------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and the assets into ``directory``.
+
+        Returns the directory. :func:`polymodal.load` reads it back.
+        """
+        if not self.model_type:
+            raise ConfigError(type(self).__name__, "a registered model (decorate the class with @MODELS.register(name))")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        # Cloning drops shared storage (tied weights), which safetensors refuses to write.
+        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in self.state_dict().items()}
+        payload = save(state, metadata={"format": "pt", "model_type": self.model_type})
+        atomic_write(directory / WEIGHTS_NAME, lambda f: f.write(payload))
+        self.save_assets(directory)
+        config = {
+            "model_type": self.model_type,
+            "polymodal_version": __version__,
+            "requires": [origin.to_dict() for origin in self.requirements()],
+            **self.config_dict(),
+        }
+        # config.json last: a directory with a config.json is a complete checkpoint.
+        write_json(directory / CONFIG_NAME, config)
+        return directory
+
+    def load_weights(self, path: str | Path, *, strict: bool = True) -> LoadReport:
+        """Load a weights file (safetensors or safe pickle) into this model."""
+        return apply_state_dict(self, load_state_dict(path), strict=strict, source=str(path))
+
+
+def check_requirements(config: dict[str, Any], source: str) -> None:
+    """Raise :class:`CheckpointError` naming the package to install when a plugin distribution
+    that ``config["requires"]`` names is not installed."""
+    requires = config.get("requires", [])
+    if not isinstance(requires, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("distribution"), str) and isinstance(r.get("version"), str) for r in requires
+    ):
+        raise CheckpointError(f"{source}: requires", "a list of {distribution, version} objects", requires)
+    for required in requires:
+        name, version = required["distribution"], required["version"]
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise CheckpointError(
+                f"{source}: requires", f"the plugin distribution {name!r} installed (pip install '{name}=={version}')", "not installed"
+            ) from None
+
+
+def _model_class(config: dict[str, Any], source: str) -> type[PretrainedModel]:
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        raise CheckpointError(f"{source}: model_type", "a string naming a registered model", repr(model_type))
+    if model_type not in MODELS:
+        hint = " (a Hugging Face folder? use polymodal.convert.from_huggingface)" if "architectures" in config else ""
+        raise CheckpointError(f"{source}: model_type", f"one of {', '.join(MODELS.names())}{hint}", repr(model_type))
+    return MODELS.get(model_type)
+
+
+def load(directory: str | Path, *, strict: bool = True, map_location: str | torch.device = "cpu") -> PretrainedModel:
+    """Rebuild a model saved with :meth:`PretrainedModel.save_pretrained`, in eval mode.
+
+    The model class comes from :data:`MODELS` by ``model_type``: a folder never causes an
+    import by naming a module. A plugin distribution the folder ``requires`` that is not
+    installed raises :class:`CheckpointError` naming the package.
+
+    Args:
+        directory: the model directory (``config.json`` + ``model.safetensors``).
+        strict: raise :class:`CheckpointError` on any missing, unexpected or mis-shaped key.
+        map_location: device for the weights.
+    """
+    directory = Path(directory)
+    source = str(directory / CONFIG_NAME)
+    config = read_json(directory / CONFIG_NAME)
+    check_requirements(config, source)
+    cls = _model_class(config, source)
+    body = {k: v for k, v in config.items() if k not in _FOLDER_KEYS}
+    try:
+        model = cls.from_config(body, directory)
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: {exc.args[0]}", f"a key that a {cls.model_type} config holds", "missing") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, PolymodalError):
+            raise CheckpointError(source, f"a valid {cls.model_type} config", str(exc)) from None
+        raise CheckpointError(source, f"a valid {cls.model_type} config", f"{type(exc).__name__}: {exc}") from None
+    path = find_weights(directory)
+    apply_state_dict(model, load_state_dict(path, map_location=map_location), strict=strict, source=str(path))
+    return model.to(map_location).eval()
