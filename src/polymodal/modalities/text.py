@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer as HFTokenizer
-from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 from torch import Tensor, nn
 
 from polymodal.errors import ConfigError, InputError
@@ -194,15 +194,19 @@ class TextTransform:
         lowercase: bool = True,
         max_length: int = 512,
     ) -> TextTransform:
-        """Learn a new WordPiece vocabulary from ``corpus`` (an iterable of strings)."""
-        tok = HFTokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
-        tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=lowercase)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS), show_progress=False
-        )
-        tok.train_from_iterator(corpus, trainer=trainer)
-        return cls(_bert_wordpiece(tok.get_vocab(), lowercase), max_length=max_length)
+        """Learn a new WordPiece vocabulary from ``corpus`` (an iterable of strings).
+
+        The same corpus and options give the same vocabulary, id for id, on every run
+        (:func:`~polymodal.modalities.wordpiece.learn_wordpiece`), so a resumed run reads its
+        texts as the interrupted one did.
+        """
+        from polymodal.modalities.wordpiece import learn_wordpiece
+
+        normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=lowercase)
+        pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        words = (w for text in corpus for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+        vocab = learn_wordpiece(words, vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency)
+        return cls(_bert_wordpiece(vocab, lowercase), max_length=max_length)
 
     # --- use -----------------------------------------------------------------------------------
     @property
