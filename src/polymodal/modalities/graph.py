@@ -224,6 +224,8 @@ class GraphormerTokenizer(Tokenizer):
 
     modality = "graph"
 
+    model_settings = ("num_heads",)  # one distance bias per attention head of the encoder
+
     def __init__(self, dim: int = 768, *, feature_dim: int = 1, num_heads: int = 12, max_degree: int = 64, max_distance: int = 8) -> None:
         super().__init__()
         self.dim, self.feature_dim, self.num_heads = dim, feature_dim, num_heads
@@ -254,7 +256,16 @@ class GraphModality(Modality):
     """NPZ (edge_index, x), edge lists, networkx → Graphormer node tokens + shortest-path bias."""
 
     extensions = (".edgelist", ".edges")
+    reads = (".npz", ".txt")
     read = staticmethod(read_graph)
     transform = GraphTransform
     collate = staticmethod(collate_graphs)
     default_tokenizer = "graphormer"
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: GraphTransform, tokenizer: str) -> dict[str, Any]:
+        # The embedding tables must hold every degree and distance bucket the transform makes.
+        if tokenizer != "graphormer":
+            return {}
+        out = {"max_degree": transform.max_degree, "max_distance": transform.max_distance}
+        return out if transform.feature_dim is None else {**out, "feature_dim": transform.feature_dim}

@@ -234,6 +234,7 @@ class MultichannelModality(Modality):
 
     # .npy/.tif are shared with other modalities: `polymodal predict --modality multichannel`.
     extensions = ()
+    reads = (".npy", ".npz", ".tif", ".tiff")
     read = staticmethod(read_multichannel)
     transform = MultichannelTransform
     collate = staticmethod(collate_multichannel)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ __all__ = [
     "TSFile",
     "read_time_series",
     "read_ts",
+    "read_series",
+    "ts_members",
     "TimeSeriesTransform",
     "SeriesSample",
     "TimeSeriesBatch",
@@ -139,6 +142,45 @@ def read_ts(path: str | Path) -> TSFile:
     if len(counts) != 1:
         raise InputError(source, "the same number of channels in every case", sorted(counts))
     return TSFile(series, labels, meta)
+
+
+ARCHIVE_SUFFIX = ".ts"
+
+
+@lru_cache(maxsize=8)
+def _read_ts_cached(path: str, mtime_ns: int, size: int) -> TSFile:
+    # A manifest of one archive reads each case by reference: parse the file once, not per case.
+    return read_ts(path)
+
+
+def _archive(path: str | Path) -> TSFile:
+    stat = require_file(path).stat()
+    return _read_ts_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def ts_members(path: str | Path) -> list[tuple[str, str | None]]:
+    """``("<path>#<k>", label)`` for each case of a ``.ts`` archive (labels ``None`` when it has none)."""
+    archive = _archive(path)
+    labels = archive.labels or [None] * len(archive.series)
+    return [(f"{path}#{k}", label) for k, label in enumerate(labels)]
+
+
+def read_series(path: str | Path) -> TimeSeries:
+    """One series: a file :func:`read_time_series` reads, a one-case ``.ts`` file, or case
+    ``k`` of a ``.ts`` archive given as ``<archive>.ts#<k>`` (what a manifest of an archive holds)."""
+    text = str(path)
+    base, sep, case = text.rpartition("#")
+    if sep and base.lower().endswith(ARCHIVE_SUFFIX) and case.isdigit() and not Path(text).is_file():
+        series = _archive(base).series
+        if int(case) >= len(series):
+            raise InputError(text, f"a case of {base} (0..{len(series) - 1})", int(case))
+        return series[int(case)]
+    if text.lower().endswith(ARCHIVE_SUFFIX):
+        series = _archive(text).series
+        if len(series) != 1:
+            raise InputError(text, "one series (an archive of many: name a case as FILE.ts#K)", f"{len(series)} cases")
+        return series[0]
+    return read_time_series(path)
 
 
 @dataclass
@@ -307,8 +349,16 @@ class PatchTSTTokenizer(Tokenizer):
 class TimeSeriesModality(Modality):
     """CSV/TSV/NPY series and UEA/UCR .ts archives (read_ts) → PatchTST patches."""
 
-    extensions = (".tsv",)
-    read = staticmethod(read_time_series)
+    # .csv goes to tabular and .npy/.npz to several modalities: `polymodal predict --modality time_series`.
+    extensions = (".tsv", ARCHIVE_SUFFIX)
+    reads = (".csv", ".txt", ".npy", ".npz")
+    archive_extensions = (ARCHIVE_SUFFIX,)
+    archive_members = staticmethod(ts_members)
+    read = staticmethod(read_series)
     transform = TimeSeriesTransform
     collate = staticmethod(collate_time_series)
     default_tokenizer = "patch_tst"
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: TimeSeriesTransform, tokenizer: str) -> dict[str, Any]:
+        return {"channels": transform.channels} if tokenizer == "patch_tst" and transform.channels is not None else {}

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -216,7 +216,16 @@ class VideoModality(Modality):
 
     # A folder of frames or an .npy clip: `polymodal predict --modality video`.
     extensions = ()
+    reads = (".npy", ".npz")
+    reads_folders = True
     read = staticmethod(read_video)
     transform = VideoTransform
     collate = staticmethod(collate_video)
     default_tokenizer = "tubelet"
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: VideoTransform, tokenizer: str) -> dict[str, Any]:
+        if tokenizer != "tubelet":
+            return {}
+        out = {"in_channels": transform.channels, "image_size": list(transform.size)}
+        return out if transform.num_frames is None else {**out, "num_frames": transform.num_frames}

@@ -19,10 +19,17 @@ class PointCloudModality(Modality):
     """PLY/NPY/XYZ points → FPS + kNN set abstraction (P/16 tokens)."""
 
     extensions = POINT_CLOUD_EXTENSIONS
+    reads = (".npy", ".npz", ".txt")
     read = staticmethod(read_point_cloud)
     transform = PointCloudTransform
     collate = staticmethod(collate_point_clouds)
     default_tokenizer = "point_sa"
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: PointCloudTransform, tokenizer: str) -> dict:
+        if tokenizer != "point_sa" or transform.feature_channels is None:
+            return {}
+        return {"feature_channels": transform.feature_channels}
 
 __all__ = [
     "POINT_CLOUD_EXTENSIONS",
