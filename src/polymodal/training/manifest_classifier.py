@@ -153,11 +153,8 @@ class ManifestClassifierTask(TrainingTask):
         if model.shared_encoder is not None and model.shared_encoder.lora is not None and not model.shared_encoder.frozen:
             raise ConfigError("model.shared_encoder.lora", "unset with frozen: false (full fine-tuning trains every weight)", model.shared_encoder.lora.model_dump())
         for stream, options in data.transforms.items():
-            if modality_of(stream) == TEXT_FIELD and not self._text_from_encoder(stream):
-                try:
-                    check_text_options(options, f"data.transforms.{stream}")
-                except ConfigError as err:
-                    raise err from None
+            if modality_of(stream) == TEXT_FIELD and model.shared_encoder is None:  # else: once the encoder is known
+                check_text_options(options, f"data.transforms.{stream}")
         self.manifest_path = data.manifest if data.manifest.is_absolute() else Path.cwd() / data.manifest
         # A rank's batch may hold no sample of some stream: its tokenizer then has no gradient.
         self.unused_parameters = len(data.transforms) > 1
@@ -199,13 +196,11 @@ class ManifestClassifierTask(TrainingTask):
         return self._manifest
 
     def _text_from_encoder(self, stream: str) -> bool:
-        """Whether ``stream`` reads with the shared encoder's own text path (decided from the
-        config: a pretrained text model's vocabulary and embeddings)."""
-        shared = self.model_config.shared_encoder
-        if shared is None or modality_of(stream) != TEXT_FIELD or self.model_config.tokenizers[stream].name != "text":
+        """Whether ``stream`` reads with the shared encoder's own text path: a text stream when
+        the shared encoder is a text model's (its vocabulary and word + position embeddings)."""
+        if self.model_config.shared_encoder is None or modality_of(stream) != TEXT_FIELD:
             return False
-        options = self.data_config.transforms[stream]
-        return "directory" not in options and "vocab_size" not in options
+        return self.parts.text_transform is not None
 
     @property
     def parts(self):
@@ -237,6 +232,8 @@ class ManifestClassifierTask(TrainingTask):
             for stream in options:
                 if self._text_from_encoder(stream):
                     options[stream] = self._encoder_text_transform(stream, options[stream])
+                elif modality_of(stream) == TEXT_FIELD:
+                    check_text_options(options[stream], f"data.transforms.{stream}")
             try:
                 self._transforms = build_transforms(options, fit_on=self._training_raws)
             except ConfigError as err:
@@ -245,13 +242,15 @@ class ManifestClassifierTask(TrainingTask):
 
     def _encoder_text_transform(self, stream: str, options: dict[str, Any]) -> Any:
         field = f"data.transforms.{stream}"
-        if self.parts.text_transform is None:
-            raise ConfigError(
-                field, "{vocab_size: N} or {directory: ...}: the shared encoder is no text model with its own vocabulary",
-                options, hint=f"shared_encoder.pretrained = {self.model_config.shared_encoder.pretrained}",
-            )
         if set(options) - {"max_length"}:
-            raise ConfigError(field, "only max_length (the shared encoder's own vocabulary is used)", options)
+            # Its layers were trained on its own ids and embeddings: another vocabulary or
+            # fresh embeddings would hand it tokens it never learnt to read.
+            raise ConfigError(field, "only max_length (a pretrained text encoder reads text with its own vocabulary)", options)
+        if self.model_config.tokenizers[stream].name != "text" or self.model_config.tokenizers[stream].options:
+            raise ConfigError(
+                f"model.tokenizers.{stream}", "{name: text} without options (the text encoder's own embeddings)",
+                self.model_config.tokenizers[stream].model_dump(),
+            )
         from polymodal.modalities.text import TextTransform
 
         own = self.parts.text_transform
