@@ -12,8 +12,9 @@ Fields:
   from the ``classes`` argument, else a ``classes.json`` beside the manifest (a list of
   names, or an object with a ``"classes"`` list), else the sorted names that occur.
 - one field per modality registered in :data:`~polymodal.modalities.MODALITIES`: a path
-  resolved against the manifest's folder (absolute paths are kept). ``text`` is always
-  known and holds the text itself, not a path.
+  resolved against the manifest's folder (absolute paths are kept); a folder for a modality
+  whose reader takes one (a video's frames). ``text`` is always known and holds the text
+  itself, not a path.
 - several fields of one modality: ``<modality>:<name>`` (``image`` and ``image:side``, two
   IMUs as ``time_series:wrist`` and ``time_series:ankle``). Each field is a stream of its
   own (its transform, its tokenizer); its files are that modality's. The separator is a
@@ -365,6 +366,9 @@ def _resolve_path(name: str, item: str, root: Path, check_files: bool) -> str:
     if not path.is_absolute():
         path = root / path
     if check_files:
+        spec = _modality_entry(name)
+        if path.is_dir() and spec is not None and spec.reads_folders:
+            return str(path)  # a video's folder of frames
         if not path.is_file():
             raise _LineError(name, "an existing file", f"missing file {path}")
         if not os.access(path, os.R_OK):

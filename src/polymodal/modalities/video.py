@@ -32,7 +32,8 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 
 
 def read_video(path: str | Path) -> np.ndarray:
-    """Frames ``[T, H, W, C]``: from a folder of images (sorted by file name) or a ``.npy``/``.npz`` array."""
+    """Frames ``[T, H, W, C]``: from a folder of images (sorted by file name; ``C = 1`` when every
+    frame is grey, else 3) or a ``.npy``/``.npz`` array."""
     p, source = Path(path), str(path)
     if p.is_dir():
         from PIL import Image
@@ -40,13 +41,19 @@ def read_video(path: str | Path) -> np.ndarray:
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
         if not files:
             raise InputError(source, "a folder with frame images (png, jpg, ...)", "no images")
-        frames = []
+        images = []
         for f in files:
             try:
                 with Image.open(f) as im:
-                    frames.append(np.asarray(im.convert("RGB")))
+                    im.load()
+                    images.append(im)
             except Exception as exc:
                 raise InputError(str(f), "a readable image frame", f"unreadable ({type(exc).__name__})") from None
+        # Grey frames stay grey ([T, H, W, 1], transform channels=1): converting them to RGB
+        # would triple the input of a model trained on grey clips, which then refuses them.
+        grey = all(im.getbands() in (("L",), ("1",), ("I",), ("I;16",)) for im in images)
+        frames = [np.asarray(im.convert("L" if grey else "RGB")) for im in images]
+        frames = [fr[..., None] if fr.ndim == 2 else fr for fr in frames]
         if len({fr.shape for fr in frames}) != 1:
             raise InputError(source, "frames of one size", sorted({fr.shape for fr in frames}))
         return np.stack(frames)
