@@ -108,6 +108,8 @@ class Modality:
     reads: ClassVar[tuple[str, ...]] = ()
     # Whether the reader takes a folder (a video's frames).
     reads_folders: ClassVar[bool] = False
+    # The training-time augmentation's class (``augmentation(**options)``), or None.
+    augmentation: ClassVar[type | None] = None
     # Suffixes of files that hold many samples of this modality (UEA/UCR ``.ts``): a manifest
     # line or a file given to ``predict`` stands for each of them (:meth:`archive_members`).
     archive_extensions: ClassVar[tuple[str, ...]] = ()
@@ -126,6 +128,22 @@ class Modality:
     @staticmethod
     def collate(samples: Sequence[Any]) -> Batch:  # pragma: no cover - each modality sets its own
         raise NotImplementedError
+
+    @classmethod
+    def build_augmentation(cls, options: Mapping[str, Any], transform: Any, field: str | None = None) -> Callable[[Any, Any], Any]:
+        """A training-time augmentation of this modality's transformed samples from a config's
+        ``options``: ``aug(sample, generator) -> sample``, drawing every random number from the
+        ``torch.Generator`` it is given. A modality without one raises :class:`ConfigError`."""
+        from polymodal.errors import ConfigError
+
+        field = field or f"augment.{cls.name}"
+        if cls.augmentation is None:
+            with_one = sorted(name for name in MODALITIES.names() if MODALITIES.get(name).augmentation is not None)
+            raise ConfigError(field, f"a stream of a modality with augmentations ({', '.join(with_one)})", cls.name)
+        try:
+            return cls.augmentation(**options, field=field)
+        except TypeError as err:
+            raise ConfigError(field, f"options of {cls.augmentation.__name__}", str(err)) from None
 
     @classmethod
     def archive_members(cls, path: str | Path) -> list[tuple[str, str | None]]:

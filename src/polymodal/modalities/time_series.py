@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polymodal.encoder.positions import interpolate_positions
-from polymodal.errors import InputError
+from polymodal.errors import ConfigError, InputError
+from polymodal.modalities._augment import check_share
 from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
@@ -35,6 +36,7 @@ __all__ = [
     "ts_members",
     "TimeSeriesTransform",
     "SeriesSample",
+    "SeriesAugment",
     "TimeSeriesBatch",
     "collate_time_series",
     "PatchTSTTokenizer",
@@ -246,6 +248,42 @@ class TimeSeriesTransform:
         return SeriesSample(torch.from_numpy(values.astype(np.float32)))
 
 
+@dataclass
+class SeriesAugment:
+    """Training-time changes of a standardised series ``[C, T]`` (Um et al., 2017; window
+    slicing: Le Guennec et al., 2016).
+
+    Args:
+        jitter: std of Gaussian noise added to every value (0.03: 3 % of a standardised std).
+        scaling: std of a factor around 1 drawn per channel.
+        crop: share of the series in a random window, stretched back to the full length (1: none).
+    """
+
+    jitter: float = 0.0
+    scaling: float = 0.0
+    crop: float = 1.0
+    field: InitVar[str] = "augment.time_series"
+
+    def __post_init__(self, field: str) -> None:
+        for name in ("jitter", "scaling"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{field}.{name}", "a non-negative std", getattr(self, name))
+        check_share(self.crop, f"{field}.crop")
+
+    def __call__(self, sample: SeriesSample, generator: torch.Generator) -> SeriesSample:
+        x = sample.values  # [C, T]
+        c, t = x.shape
+        if self.crop < 1.0 and t > 2:
+            n = max(2, round(t * self.crop))
+            start = int(torch.randint(0, t - n + 1, (), generator=generator))
+            x = F.interpolate(x[None, :, start : start + n], size=t, mode="linear", align_corners=True)[0]
+        if self.scaling:
+            x = x * (1.0 + self.scaling * torch.randn(c, 1, generator=generator))
+        if self.jitter:
+            x = x + self.jitter * torch.randn(x.shape, generator=generator)
+        return SeriesSample(x.contiguous())
+
+
 def _interpolate_nan(values: np.ndarray, source: str) -> np.ndarray:
     out = values.copy()
     steps = np.arange(values.shape[1])
@@ -358,6 +396,7 @@ class TimeSeriesModality(Modality):
     transform = TimeSeriesTransform
     collate = staticmethod(collate_time_series)
     default_tokenizer = "patch_tst"
+    augmentation = SeriesAugment
 
     @classmethod
     def tokenizer_defaults(cls, transform: TimeSeriesTransform, tokenizer: str) -> dict[str, Any]:

@@ -22,11 +22,12 @@ from torch import Tensor, nn
 
 from polymodal.encoder.positions import interpolate_positions, interpolate_positions_2d
 from polymodal.errors import InputError
+from polymodal.modalities._augment import SpatialAugment
 from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
-__all__ = ["read_video", "VideoTransform", "VideoSample", "VideoBatch", "collate_video", "TubeletTokenizer"]
+__all__ = ["read_video", "VideoAugment", "VideoTransform", "VideoSample", "VideoBatch", "collate_video", "TubeletTokenizer"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -115,6 +116,18 @@ class VideoTransform:
         mean = torch.tensor(self.mean, dtype=torch.float32)[None, :, None, None]
         std = torch.tensor(self.std, dtype=torch.float32)[None, :, None, None]
         return VideoSample(((x - mean) / std).transpose(0, 1).contiguous())  # [C, T, H, W]
+
+
+class VideoAugment(SpatialAugment):
+    """Training-time crop and flip of a clip (:class:`SpatialAugment`, the same for every frame).
+
+    Args:
+        crop: share of the height and width kept, resized back (1: none).
+        flip: flip horizontally with probability 1/2 (not where direction is the class).
+    """
+
+    def __call__(self, sample: VideoSample, generator: torch.Generator) -> VideoSample:
+        return VideoSample(self.spatial(sample.frames, generator))  # [C, T, H, W]
 
 
 @dataclass
@@ -229,6 +242,7 @@ class VideoModality(Modality):
     transform = VideoTransform
     collate = staticmethod(collate_video)
     default_tokenizer = "tubelet"
+    augmentation = VideoAugment
 
     @classmethod
     def tokenizer_defaults(cls, transform: VideoTransform, tokenizer: str) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from polymodal.errors import ConfigError, InputError
 from polymodal.evaluation.metrics import confusion_matrix, macro_f1
 from polymodal.modalities.base import TokenizerSpec
 from polymodal.modalities.text import check_text_options
-from polymodal.models.file_classifier import FileClassifier, build_transforms
+from polymodal.models.file_classifier import FileClassifier, build_transforms, modality_entry
 from polymodal.objectives.base import ObjectiveOutput
 from polymodal.training.config import RunConfig, StrictModel
 from polymodal.training.tasks import TASKS, IndexedData, Prediction, TrainingTask
@@ -91,6 +91,10 @@ class _Model(StrictModel):
     fusion_options: dict[str, Any] = Field(default_factory=dict)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    # Weights of the classes in the loss: "balanced" weighs each class by
+    # n_samples / (n_classes · n_class) over the training split (scikit-learn's rule), or one
+    # weight per class in the manifest's class order.
+    class_weights: Literal["none", "balanced"] | list[float] = "none"
     # Meta-Transformer's way: {pretrained: all-minilm-l6-v2 or a model folder, frozen: true}
     # replaces a single-stream fusion's encoder. A text model lends its text path too: the
     # text stream then reads with its vocabulary and embeddings.
@@ -110,21 +114,63 @@ class _Data(StrictModel):
     # "any": a sample needs one of the streams, the others count as missing (every fusion
     # strategy tolerates that); "all": samples lacking one are left out.
     require: Literal["all", "any"] = "any"
+    # "balanced": every class is drawn as often as the largest (its samples repeated, the
+    # remainder drawn with the run's seed); "shuffle": each sample once per epoch.
+    sampling: Literal["shuffle", "balanced"] = "shuffle"
+    # Per stream, its modality's training-time augmentation (training samples only):
+    # time_series {jitter, scaling, crop}, point_cloud {rotate, scale, jitter, dropout},
+    # graph {edge_dropout, feature_dropout}, image / video / multichannel {crop, flip}.
+    augment: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class _Samples(IndexedData):
-    """Transformed samples held in memory; ``get`` collates the ones asked for."""
+    """Transformed samples held in memory; ``get`` collates the ones asked for.
 
-    def __init__(self, dataset: ManifestDataset) -> None:
+    Args:
+        dataset: the split's samples, read and transformed once.
+        augment: stream → augmentation (training samples only): ``get`` applies them to its
+            copies, with a generator seeded by one draw from torch's global RNG, which the
+            trainer checkpoints: a resumed run augments as the uninterrupted one did.
+        order: positions of :attr:`items` that index ``i`` of the sampler stands for (a
+            balanced view repeats the samples of small classes); default: each once.
+    """
+
+    def __init__(self, dataset: ManifestDataset, augment: Mapping[str, Any] | None = None, order: list[int] | None = None) -> None:
         self.items = [dataset[i] for i in range(len(dataset))]
         self.labels = list(dataset.labels)
         self.collate = ManifestCollate.for_transforms(dataset.transforms)
+        self.augment = dict(augment or {})
+        self.order = order
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) if self.order is None else len(self.order)
 
     def get(self, indices: Tensor) -> ManifestBatch:
-        return self.collate([self.items[int(i)] for i in indices])
+        items = [self.items[int(i) if self.order is None else self.order[int(i)]] for i in indices]
+        if self.augment:
+            generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+            items = [self._augmented(item, generator) for item in items]
+        return self.collate(items)
+
+    def _augmented(self, item: dict[str, Any], generator: torch.Generator) -> dict[str, Any]:
+        return {k: (self.augment[k](v, generator) if k in self.augment and v is not None else v) for k, v in item.items()}
+
+
+def balanced_order(labels: list[int], seed: int) -> list[int]:
+    """Positions that hold every class as often as the largest class: each class's samples
+    repeated whole, the remainder drawn without replacement with ``seed``; sorted by class."""
+    by_class: dict[int, list[int]] = {}
+    for position, label in enumerate(labels):
+        by_class.setdefault(label, []).append(position)
+    largest = max(len(v) for v in by_class.values())
+    generator = torch.Generator().manual_seed(seed)
+    order = []
+    for label in sorted(by_class):
+        members = by_class[label]
+        whole, rest = divmod(largest, len(members))
+        extra = torch.randperm(len(members), generator=generator)[:rest].tolist()
+        order += members * whole + [members[i] for i in sorted(extra)]
+    return order
 
 
 def _prefixed(err: ConfigError, prefix: str) -> ConfigError:
@@ -150,6 +196,9 @@ class ManifestClassifierTask(TrainingTask):
                 "data.val_split", f"a split other than the one eval reports ('{data.eval_split}'): choosing on it would "
                 "overstate the result", data.val_split, hint="set data.val_split: null to train without validation",
             )
+        unknown = sorted(set(data.augment) - set(data.transforms))
+        if unknown:
+            raise ConfigError(f"data.augment.{unknown[0]}", f"a stream of data.transforms {sorted(data.transforms)}", unknown[0])
         if model.shared_encoder is not None and model.shared_encoder.lora is not None and not model.shared_encoder.frozen:
             raise ConfigError("model.shared_encoder.lora", "unset with frozen: false (full fine-tuning trains every weight)", model.shared_encoder.lora.model_dump())
         for stream, options in data.transforms.items():
@@ -163,6 +212,7 @@ class ManifestClassifierTask(TrainingTask):
         self._parts = None
         self._eval: dict[str, _Samples] = {}
         self._checked = False
+        self._class_weights: Tensor | None = None
 
     @classmethod
     def resolve_paths(cls, config: RunConfig, base: Path) -> RunConfig:
@@ -275,10 +325,33 @@ class ManifestClassifierTask(TrainingTask):
         return self._eval[split]
 
     def train_data(self) -> IndexedData:
-        data = self._samples(self.data_config.train_split, "data.train_split")
-        if self.data_config.val_split is not None:  # fail now, not at the first evaluation
-            self._split_samples(self.data_config.val_split, "data.val_split")
+        d = self.data_config
+        data = self._samples(d.train_split, "data.train_split")
+        data.augment = {
+            stream: modality_entry(stream).build_augmentation(options, self.transforms[stream], f"data.augment.{stream}")
+            for stream, options in d.augment.items()
+        }
+        if d.sampling == "balanced":
+            data.order = balanced_order(data.labels, self.config.training.seed)
+        self._class_weights = self._weights(data.labels)
+        if d.val_split is not None:  # fail now, not at the first evaluation
+            self._split_samples(d.val_split, "data.val_split")
         return data
+
+    def _weights(self, labels: list[int]) -> Tensor | None:
+        """The loss's class weights (``model.class_weights``) over the training labels."""
+        given, classes = self.model_config.class_weights, len(self.manifest.classes or ())
+        if given == "none":
+            return None
+        if given == "balanced":
+            counts = torch.bincount(torch.tensor(labels), minlength=classes).float()
+            if bool((counts == 0).any()):
+                missing = [self.manifest.classes[i] for i in torch.nonzero(counts == 0).flatten().tolist()]
+                raise ConfigError("model.class_weights", "every class in the training split (balanced weights)", f"no sample of {missing}")
+            return len(labels) / (classes * counts)
+        if len(given) != classes or any(w < 0 for w in given):
+            raise ConfigError("model.class_weights", f"{classes} non-negative weights, in the class order {list(self.manifest.classes)}", given)
+        return torch.tensor(given, dtype=torch.float32)
 
     # --- model --------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -334,7 +407,8 @@ class ManifestClassifierTask(TrainingTask):
             getattr(model, "module", model).check_transforms("the checkpoint resumed from")
             self._checked = True
         logits = model(batch.inputs, present=batch.present).logits
-        loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.model_config.label_smoothing)
+        weight = None if self._class_weights is None else self._class_weights.to(logits.device)
+        loss = F.cross_entropy(logits.float(), batch.labels, weight=weight, label_smoothing=self.model_config.label_smoothing)
         return ObjectiveOutput(loss, metrics={"train_accuracy": (logits.argmax(-1) == batch.labels).float().mean()})
 
     # --- evaluation ---------------------------------------------------------------------------

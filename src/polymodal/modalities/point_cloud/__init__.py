@@ -1,6 +1,7 @@
 """Point clouds: PLY/NPY/XYZ → unit sphere → FPS + kNN set abstraction → tokens."""
 
 from polymodal.modalities.base import MODALITIES, Modality
+from polymodal.modalities.point_cloud.augment import PointCloudAugment
 from polymodal.modalities.point_cloud.grouping import PointGrouping, PointGroups, centre_counts, group_points
 from polymodal.modalities.point_cloud.io import POINT_CLOUD_EXTENSIONS, PointCloud, read_ply, read_point_cloud
 from polymodal.modalities.point_cloud.knn import knn_group
@@ -24,6 +25,7 @@ class PointCloudModality(Modality):
     transform = PointCloudTransform
     collate = staticmethod(collate_point_clouds)
     default_tokenizer = "point_sa"
+    augmentation = PointCloudAugment
 
     @classmethod
     def tokenizer_defaults(cls, transform: PointCloudTransform, tokenizer: str) -> dict:
@@ -34,6 +36,7 @@ class PointCloudModality(Modality):
 __all__ = [
     "POINT_CLOUD_EXTENSIONS",
     "PointCloud",
+    "PointCloudAugment",
     "PointCloudBatch",
     "PointCloudTransform",
     "PointGrouping",
