@@ -104,3 +104,22 @@ def test_lora_with_full_fine_tuning_is_refused(pretrained):
             "task": "manifest_classifier", "data": {"manifest": str(manifest), "transforms": {"text": {}}},
             "model": {"tokenizers": {"text": {"name": "text"}}, "shared_encoder": {"pretrained": str(source), "frozen": False, "lora": {"r": 4}}},
         }))
+
+
+def test_full_fine_tuning_at_a_fraction_of_the_rate(pretrained):
+    from polymodal.training.config import OptimizerConfig
+    from polymodal.training.optim import build_optimizer
+
+    manifest, source = pretrained
+    task = get_task("manifest_classifier")(load_config({
+        "task": "manifest_classifier", "data": {"manifest": str(manifest), "transforms": {"text": {}}},
+        "model": {"tokenizers": {"text": {"name": "text"}}, "shared_encoder": {"pretrained": str(source), "frozen": False, "lr_scale": 0.1}},
+    }))
+    model = task.build_model()
+    optimizer = build_optimizer(model, OptimizerConfig(lr=1e-3))
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    names = dict(model.named_parameters())
+    assert rate[id(names["model.fusion.encoder.blocks.0.attn.qkv.weight"])] == pytest.approx(1e-4)
+    assert rate[id(names["model.tokenizers.text.word_embeddings.weight"])] == pytest.approx(1e-4)
+    assert rate[id(names["model.head.weight"])] == pytest.approx(1e-3)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == sum(p.requires_grad for p in model.parameters())

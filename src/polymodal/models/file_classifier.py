@@ -175,6 +175,20 @@ class FileClassifier(PretrainedModel):
         # and with every training checkpoint, so that a resumed run or a reloaded model can
         # tell that its preprocessing is the one the weights learnt with.
         self.register_buffer("transforms_digest", self._digest())
+        # A training setting, not saved: the learning-rate factor of the shared encoder's
+        # weights and the embeddings it lent (full fine-tuning at a fraction of the rate).
+        self.encoder_lr_scale = 1.0
+
+    def lr_scales(self) -> dict[str, float]:
+        """Parameter name → learning-rate factor (the optimiser reads it: ``lr_scales``)."""
+        if self.encoder_lr_scale == 1.0 or self.encoder_config is None:
+            return {}
+        lent = tuple(f"model.tokenizers.{s}." for s in self.embedding_streams)
+        return {
+            name: self.encoder_lr_scale
+            for name, _ in self.named_parameters()
+            if (name.startswith("model.fusion.encoder.") and not name.endswith(("lora_a", "lora_b"))) or name.startswith(lent)
+        }
 
     def _complete(self, stream: str, spec: TokenizerSpec, built: Tokenizer | None) -> TokenizerSpec:
         """``spec`` with the options the model and the transform decide filled in."""

@@ -80,6 +80,9 @@ class _SharedEncoder(StrictModel):
     lora: _LoRA | None = None
     # "random": the same architecture, randomly initialised (the ablation of pretraining).
     weights: Literal["pretrained", "random"] = "pretrained"
+    # With frozen: false, the encoder's (and its text embeddings') learning rate is
+    # optimizer.lr times this: pretrained weights usually tune at a fraction of the rate.
+    lr_scale: float = Field(1.0, gt=0)
 
 
 class _Model(StrictModel):
@@ -366,7 +369,7 @@ class ManifestClassifierTask(TrainingTask):
                     raise ConfigError(f"model.{key}", f"the shared encoder's {value} (or unset)", given)
             dim, num_heads = own.dim, own.num_heads
         try:
-            return FileClassifier(
+            model = FileClassifier(
                 list(self.manifest.classes or ()),
                 {name: TokenizerSpec(t.name, dict(t.options)) for name, t in m.tokenizers.items()},
                 self.transforms,
@@ -381,6 +384,9 @@ class ManifestClassifierTask(TrainingTask):
             )
         except ConfigError as err:
             raise _prefixed(err, "model.") from None
+        if m.shared_encoder is not None:
+            model.encoder_lr_scale = m.shared_encoder.lr_scale
+        return model
 
     def _shared(self, shared: _SharedEncoder) -> tuple[Any, dict[str, nn.Module]]:
         """The shared encoder (pretrained or re-initialised, with LoRA adapters if asked) and the
