@@ -50,14 +50,59 @@ def _task_for(run_dir: Path):
     return get_task(config.task)(config)
 
 
-def _group_by_modality(paths: Sequence[str]) -> dict[str, list[Path]]:
+def _model_streams(run_dir: Path) -> list[str] | None:
+    """The streams (modalities, ``image:side``) the run's exported model reads, when its
+    config lists them (``file_classifier``); ``None`` otherwise."""
+    path = Path(run_dir) / "model" / "config.json"
+    try:
+        tokenizers = json.loads(path.read_text(encoding="utf-8")).get("tokenizers")
+    except (OSError, ValueError):
+        return None
+    return sorted(tokenizers) if isinstance(tokenizers, dict) else None
+
+
+def _route(path: str, streams: Sequence[str] | None, modality: str | None) -> str:
+    """The stream a file goes to: ``modality`` when given; else, among the model's streams,
+    the one whose reader takes the file (a suffix several read, such as ``.csv`` for tables
+    and series, goes to the only stream that reads it, else ``--modality`` must say)."""
     import polymodal.modalities as modalities
+    from polymodal.data.manifest import modality_of
+
+    if modality is not None:
+        if streams is not None and modality not in streams:
+            raise PolymodalError(f"--modality: expected one of the model's streams {', '.join(streams)}, got {modality!r}")
+        return modality
+    if streams is None:
+        return modalities.modality_for_file(path).name
+    readers = [s for s in streams if modalities.can_read(modalities.MODALITIES.get(modality_of(s)), path)]
+    if len(readers) > 1:  # image and image:side: the bare field is the modality's main one
+        readers = [s for s in readers if s == modality_of(s)] or readers
+    if len(readers) == 1:
+        return readers[0]
+    what = "a folder" if Path(path).is_dir() else (Path(path).suffix or "no suffix")
+    if not readers:
+        raise PolymodalError(f"{path}: expected a file one of the model's streams ({', '.join(streams)}) reads, got {what}")
+    raise PolymodalError(f"{path}: expected --modality to choose among the streams that read {what} ({', '.join(readers)})")
+
+
+def _group_by_modality(
+    paths: Sequence[str], streams: Sequence[str] | None = None, modality: str | None = None
+) -> dict[str, list[Path]]:
+    """Stream → its files, in order. A ``.ts`` archive of many series stands for each of them
+    (``FILE.ts#K``); a folder is read by modalities that read folders (video frames)."""
+    import polymodal.modalities as modalities
+    from polymodal.data.manifest import modality_of
 
     groups: dict[str, list[Path]] = {}
     for path in paths:
-        if not Path(path).is_file():
-            raise PolymodalError(f"{path}: expected an existing file")
-        groups.setdefault(modalities.modality_for_file(path).name, []).append(Path(path))
+        if not Path(path).is_file() and not Path(path).is_dir():
+            raise PolymodalError(f"{path}: expected an existing file (or a folder of video frames)")
+        stream = _route(path, streams, modality)
+        spec = modalities.MODALITIES.get(modality_of(stream)) if modality_of(stream) in modalities.MODALITIES else None
+        if spec is not None and any(str(path).lower().endswith(ext) for ext in spec.archive_extensions):
+            groups.setdefault(stream, []).extend(Path(ref) for ref, _ in spec.archive_members(path))
+        else:
+            groups.setdefault(stream, []).append(Path(path))
     return groups
 
 
@@ -136,17 +181,24 @@ def _eval(sub: argparse._SubParsersAction) -> None:
         description="Evaluate a finished run; print its figures and write metrics.json, report.md and PNG plots into it.",
     )
     p.add_argument("run_dir", type=Path, help="run directory written by `polymodal train`")
+    p.add_argument("--split", help="the data split to evaluate (default: the run config's data.eval_split)")
     p.set_defaults(func=_eval_run)
 
 
 def _eval_run(args: argparse.Namespace) -> int:
-    figures = _task_for(args.run_dir).report(args.run_dir)
+    task = _task_for(args.run_dir)
+    figures = task.report(args.run_dir, split=args.split) if args.split else task.report(args.run_dir)
     for key, value in figures.items():
         print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
     return 0
 
 
 # --- predict / embed -------------------------------------------------------------------------
+_MODALITY_HELP = (
+    "the model's stream that reads every file (e.g. time_series for an IMU model's .csv files, video for "
+    ".npy clips, image:side); default: chosen from each file's suffix among the model's streams"
+)
+
 @command("predict")
 def _predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -156,7 +208,8 @@ def _predict(sub: argparse._SubParsersAction) -> None:
         epilog="example: polymodal predict runs/digits_av seven.wav digit.png",
     )
     p.add_argument("run_dir", type=Path, help="run directory written by `polymodal train`")
-    p.add_argument("files", nargs="+", help="input files (e.g. .wav, .png)")
+    p.add_argument("files", nargs="+", help="input files (e.g. .wav, .png, .npy, a folder of video frames, a .ts archive)")
+    p.add_argument("--modality", help=_MODALITY_HELP)
     p.add_argument("--top", type=int, default=3, help="alternatives to show per file (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.set_defaults(func=_predict_run)
@@ -164,7 +217,7 @@ def _predict(sub: argparse._SubParsersAction) -> None:
 
 def _predict_run(args: argparse.Namespace) -> int:
     task = _task_for(args.run_dir)
-    for modality, paths in _group_by_modality(args.files).items():
+    for modality, paths in _group_by_modality(args.files, _model_streams(args.run_dir), args.modality).items():
         for pred in task.predict(args.run_dir, modality, paths):
             if args.json:
                 print(json.dumps({"file": pred.path, "label": pred.label, "probability": pred.probability, "top": pred.top[: args.top]}))
@@ -182,7 +235,8 @@ def _embed(sub: argparse._SubParsersAction) -> None:
         description="Embed each file into the shared space; rows of the .npy follow the order of the files.",
     )
     p.add_argument("run_dir", type=Path, help="run directory written by `polymodal train`")
-    p.add_argument("files", nargs="+", help="input files")
+    p.add_argument("files", nargs="+", help="input files (a .ts archive gives one row per series)")
+    p.add_argument("--modality", help=_MODALITY_HELP)
     p.add_argument("--out", required=True, type=Path, help="output .npy file ([len(files), D] float32)")
     p.set_defaults(func=_embed_run)
 
@@ -192,12 +246,15 @@ def _embed_run(args: argparse.Namespace) -> int:
     import torch
 
     task = _task_for(args.run_dir)
-    groups = _group_by_modality(args.files)
+    order: list[Path] = []  # the files in the order given, each archive's series in place
+    for f in args.files:
+        order.extend(next(iter(_group_by_modality([f], _model_streams(args.run_dir), args.modality).values())))
+    groups = _group_by_modality(args.files, _model_streams(args.run_dir), args.modality)
     rows: dict[Path, torch.Tensor] = {}
     for modality, paths in groups.items():
         for path, row in zip(paths, task.embed(args.run_dir, modality, paths)):
             rows[path] = row
-    matrix = torch.stack([rows[Path(f)] for f in args.files]).float().numpy()
+    matrix = torch.stack([rows[p] for p in order]).float().numpy()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, matrix)
     print(f"wrote {matrix.shape[0]}×{matrix.shape[1]} embeddings to {args.out}")

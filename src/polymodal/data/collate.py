@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polymodal.data.manifest import TEXT_FIELD
+from polymodal.data.manifest import TEXT_FIELD, modality_of
 from polymodal.modalities.base import MODALITIES
 from polymodal.errors import InputError
 
@@ -78,10 +78,10 @@ class ManifestCollate:
         for name in modalities:
             if collates is not None and name in collates:
                 self.collates[name] = collates[name]
-            elif name in keep_raw or (name == TEXT_FIELD and name not in MODALITIES):
+            elif name in keep_raw or (modality_of(name) == TEXT_FIELD and TEXT_FIELD not in MODALITIES):
                 self.collates[name] = None
-            else:
-                self.collates[name] = MODALITIES.get(name, field=f"modalities.{name}").collate
+            else:  # a field image:side collates as its modality
+                self.collates[name] = MODALITIES.get(modality_of(name), field=f"modalities.{modality_of(name)}").collate
 
     @classmethod
     def for_transforms(cls, transforms: Mapping[str, Callable[[Any], Any] | None]) -> ManifestCollate:

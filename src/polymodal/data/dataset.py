@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from polymodal.data.manifest import TEXT_FIELD, Manifest
+from polymodal.data.manifest import TEXT_FIELD, Manifest, modality_of
 from polymodal.modalities.base import MODALITIES
 from polymodal.errors import ConfigError, InputError
 
@@ -33,8 +33,10 @@ def _read_text(value: str) -> str:
     return value
 
 
-def reader_for(modality: str) -> Callable[[str], Any]:
-    """The registered reader of ``modality``; ``text`` passes the manifest's string through."""
+def reader_for(field: str) -> Callable[[str], Any]:
+    """The registered reader of a field's modality (``image`` for ``image:side``); ``text``
+    fields pass the manifest's string through."""
+    modality = modality_of(field)
     if modality == TEXT_FIELD:
         return _read_text
 

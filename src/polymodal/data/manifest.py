@@ -12,8 +12,17 @@ Fields:
   from the ``classes`` argument, else a ``classes.json`` beside the manifest (a list of
   names, or an object with a ``"classes"`` list), else the sorted names that occur.
 - one field per modality registered in :data:`~polymodal.modalities.MODALITIES`: a path
-  resolved against the manifest's folder (absolute paths are kept). ``text`` is always
-  known and holds the text itself, not a path.
+  resolved against the manifest's folder (absolute paths are kept); a folder for a modality
+  whose reader takes one (a video's frames). ``text`` is always known and holds the text
+  itself, not a path.
+- several fields of one modality: ``<modality>:<name>`` (``image`` and ``image:side``, two
+  IMUs as ``time_series:wrist`` and ``time_series:ankle``). Each field is a stream of its
+  own (its transform, its tokenizer); its files are that modality's. The separator is a
+  colon because config overrides address keys with dots (``data.transforms.image:side.size=64``).
+- a field may point at an **archive** of its modality that holds many samples (a UEA/UCR
+  ``.ts`` file for ``time_series``): the line then stands for one sample per case, with
+  ids ``<id>#<k>``, the archive's class labels, and the line's split and meta. Such a line
+  holds that one field only.
 - ``meta`` (optional): an object of free-form metadata (voice, source index, ...), kept
   as it is; every other field is refused so that typos do not pass silently.
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,13 +45,20 @@ from typing import Any, Literal
 from polymodal.modalities.base import MODALITIES
 from polymodal.errors import InputError
 
-__all__ = ["CLASSES_FILE", "TEXT_FIELD", "Manifest", "ManifestSample", "known_fields", "read_classes"]
+__all__ = ["CLASSES_FILE", "FIELD_SEPARATOR", "TEXT_FIELD", "Manifest", "ManifestSample", "known_fields", "modality_of", "read_classes"]
 
 log = logging.getLogger(__name__)
 
 TEXT_FIELD = "text"  # holds the text itself, so it is known even before a text modality registers
 CLASSES_FILE = "classes.json"
 _RESERVED = ("id", "split", "label", "meta")
+FIELD_SEPARATOR = ":"
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def modality_of(field: str) -> str:
+    """The modality of a manifest field: ``image`` for ``image`` and ``image:side``."""
+    return field.partition(FIELD_SEPARATOR)[0]
 
 
 @dataclass(frozen=True)
@@ -174,8 +191,18 @@ class Manifest:
             except _LineError as err:
                 fail(number, err)
                 continue
-            seen[record["id"]] = number
-            raw.append((number, record))
+            try:
+                expanded = _expand_archive(record) if "archive" in record else [record]
+            except _LineError as err:
+                fail(number, err)
+                continue
+            reused = next((item["id"] for item in expanded if item["id"] in seen), None)
+            if reused is not None:
+                fail(number, _LineError("id", "an id used once", f"{reused!r}, also on line {seen[reused]}"))
+                continue
+            for item in expanded:
+                seen[item["id"]] = number
+                raw.append((number, item))
 
         if classes is None:
             names = {r["label"] for _, r in raw if isinstance(r.get("label"), str)}
@@ -240,7 +267,7 @@ class Manifest:
 
     @property
     def modalities(self) -> list[str]:
-        """The modality fields used by at least one sample, sorted."""
+        """The modality fields (streams: ``image``, ``image:side``) used by at least one sample, sorted."""
         return sorted({m for s in self.samples for m in s.inputs})
 
     def __len__(self) -> int:
@@ -260,7 +287,7 @@ def _parse_line(line: str, fields: set[str], root: Path, check_files: bool) -> d
         raise _LineError("(json)", "one JSON object per line", f"malformed JSON: {err}") from None
     if not isinstance(value, dict):
         raise _LineError("(json)", "a JSON object", type(value).__name__)
-    unknown = sorted(set(value) - fields)
+    unknown = sorted(k for k in set(value) - fields if not _is_stream(k, fields))
     if unknown:
         raise _LineError(unknown[0], f"one of the fields {', '.join(sorted(fields))}", f"unknown field {unknown[0]!r}")
 
@@ -280,10 +307,18 @@ def _parse_line(line: str, fields: set[str], root: Path, check_files: bool) -> d
     inputs: dict[str, str] = {}
     for name in sorted(set(value) - set(_RESERVED)):
         item = value[name]
+        text = modality_of(name) == TEXT_FIELD
+        if isinstance(item, list):
+            raise _LineError(name, f"one file per field (several files of one modality: fields {name}{FIELD_SEPARATOR}<name>)", "a list")
         if not isinstance(item, str) or not item:
-            raise _LineError(name, "a non-empty string" + ("" if name == TEXT_FIELD else " (a file path)"), item)
-        inputs[name] = item if name == TEXT_FIELD else _resolve_path(name, item, root, check_files)
+            raise _LineError(name, "a non-empty string" + ("" if text else " (a file path)"), item)
+        inputs[name] = item if text else _resolve_path(name, item, root, check_files)
     record: dict[str, Any] = {"id": str(sample_id), "inputs": inputs, "meta": meta}
+    archives = [name for name, path in inputs.items() if modality_of(name) != TEXT_FIELD and _is_archive(name, path)]
+    if archives:
+        if len(inputs) > 1:
+            raise _LineError(archives[0], f"the line's only field (an archive of many samples: {Path(inputs[archives[0]]).name})", sorted(inputs))
+        record["archive"] = archives[0]
     if split is not None:
         record["split"] = split
     if label is not None:
@@ -291,11 +326,49 @@ def _parse_line(line: str, fields: set[str], root: Path, check_files: bool) -> d
     return record
 
 
+def _is_stream(name: str, fields: set[str]) -> bool:
+    """Whether ``name`` is ``<modality>:<name>`` for a modality field in ``fields``."""
+    modality, sep, rest = name.partition(FIELD_SEPARATOR)
+    return bool(sep) and modality in fields and modality not in _RESERVED and bool(_FIELD_NAME.fullmatch(rest))
+
+
+def _modality_entry(name: str) -> Any:
+    return MODALITIES.get(modality_of(name)) if modality_of(name) in MODALITIES else None
+
+
+def _is_archive(name: str, path: str) -> bool:
+    spec = _modality_entry(name)
+    return spec is not None and any(path.lower().endswith(ext) for ext in spec.archive_extensions)
+
+
+def _expand_archive(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per sample of the archive that ``record`` points at."""
+    name = record["archive"]
+    path = record["inputs"][name]
+    try:
+        members = _modality_entry(name).archive_members(path)
+    except InputError as err:
+        raise _LineError(name, err.expected, err.got) from None
+    if "label" in record and any(label is not None for _, label in members):
+        raise _LineError("label", f"no label (the archive {Path(path).name} labels its samples)", record["label"])
+    out = []
+    for k, (reference, label) in enumerate(members):
+        member = {**record, "id": f"{record['id']}#{k}", "inputs": {name: reference}}
+        member.pop("archive")
+        if label is not None:
+            member["label"] = label
+        out.append(member)
+    return out
+
+
 def _resolve_path(name: str, item: str, root: Path, check_files: bool) -> str:
     path = Path(item)
     if not path.is_absolute():
         path = root / path
     if check_files:
+        spec = _modality_entry(name)
+        if path.is_dir() and spec is not None and spec.reads_folders:
+            return str(path)  # a video's folder of frames
         if not path.is_file():
             raise _LineError(name, "an existing file", f"missing file {path}")
         if not os.access(path, os.R_OK):

@@ -12,7 +12,8 @@ from polymodal.modalities.base import (
     Modality,
     Tokenizer,
     TokenizerSpec,
+    can_read,
     modality_for_file,
 )
 
-__all__ = ["MODALITIES", "TOKENIZERS", "Batch", "Modality", "Tokenizer", "TokenizerSpec", "modality_for_file"]
+__all__ = ["MODALITIES", "TOKENIZERS", "Batch", "Modality", "Tokenizer", "TokenizerSpec", "can_read", "modality_for_file"]

@@ -16,7 +16,9 @@ and registers a :class:`Modality` in :data:`MODALITIES`, so that a config can sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +29,7 @@ from polymodal.errors import InputError
 from polymodal.registry import Registry
 from polymodal.tokens import Tokens
 
-__all__ = ["Batch", "Tokenizer", "Modality", "TokenizerSpec", "MODALITIES", "TOKENIZERS", "modality_for_file"]
+__all__ = ["Batch", "Tokenizer", "Modality", "TokenizerSpec", "MODALITIES", "TOKENIZERS", "can_read", "modality_for_file"]
 
 
 @dataclass
@@ -60,6 +62,9 @@ class Tokenizer(nn.Module):
 
     modality: str = ""
     dim: int
+    # Constructor options that must equal a setting of the model the tokens go to (the graph
+    # tokenizer's per-head attention bias: ``num_heads``): a model fills them in itself.
+    model_settings: tuple[str, ...] = ()
 
     def forward(self, batch: Any) -> Tokens:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -85,6 +90,9 @@ class Modality:
         name: registry name (``"audio"``), set by the registry; also the manifest field
             that holds the modality's files.
         extensions: lower-case file suffixes routed to this modality (``(".wav", ".flac")``).
+        reads: further suffixes :attr:`read` takes (``.csv`` for time series).
+        reads_folders: whether :attr:`read` takes a folder (video frames).
+        archive_extensions: suffixes of files holding many samples (``(".ts",)``).
         read: ``read(path) -> raw``.
         transform: the transform class; ``transform(**options)`` builds one.
         collate: ``collate(list[sample]) -> Batch``.
@@ -94,6 +102,17 @@ class Modality:
 
     name: ClassVar[str] = ""
     extensions: ClassVar[tuple[str, ...]] = ()
+    # Further suffixes the reader takes that route elsewhere by default (.csv is tabular's,
+    # yet a time series reader reads it): `polymodal predict` uses them for a model that has
+    # this modality and not the default one, or with --modality.
+    reads: ClassVar[tuple[str, ...]] = ()
+    # Whether the reader takes a folder (a video's frames).
+    reads_folders: ClassVar[bool] = False
+    # The training-time augmentation's class (``augmentation(**options)``), or None.
+    augmentation: ClassVar[type | None] = None
+    # Suffixes of files that hold many samples of this modality (UEA/UCR ``.ts``): a manifest
+    # line or a file given to ``predict`` stands for each of them (:meth:`archive_members`).
+    archive_extensions: ClassVar[tuple[str, ...]] = ()
     transform: ClassVar[type]
     default_tokenizer: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -110,6 +129,62 @@ class Modality:
     def collate(samples: Sequence[Any]) -> Batch:  # pragma: no cover - each modality sets its own
         raise NotImplementedError
 
+    @classmethod
+    def build_augmentation(cls, options: Mapping[str, Any], transform: Any, field: str | None = None) -> Callable[[Any, Any], Any]:
+        """A training-time augmentation of this modality's transformed samples from a config's
+        ``options``: ``aug(sample, generator) -> sample``, drawing every random number from the
+        ``torch.Generator`` it is given. A modality without one raises :class:`ConfigError`."""
+        from polymodal.errors import ConfigError
+
+        field = field or f"augment.{cls.name}"
+        if cls.augmentation is None:
+            with_one = sorted(name for name in MODALITIES.names() if MODALITIES.get(name).augmentation is not None)
+            raise ConfigError(field, f"a stream of a modality with augmentations ({', '.join(with_one)})", cls.name)
+        try:
+            return cls.augmentation(**options, field=field)
+        except TypeError as err:
+            raise ConfigError(field, f"options of {cls.augmentation.__name__}", str(err)) from None
+
+    @classmethod
+    def archive_members(cls, path: str | Path) -> list[tuple[str, str | None]]:
+        """``(reference, label or None)`` for each sample of an archive; :attr:`read` reads a
+        reference. Modalities without :attr:`archive_extensions` have none."""
+        raise InputError(str(path), f"an archive of {cls.name} samples ({', '.join(cls.archive_extensions) or 'none'})", Path(path).suffix)
+
+    # --- the transform's life: built from options (fitted on training data where it must be),
+    # saved with a model, loaded back. A modality whose transform needs more than
+    # ``transform(**options)`` and ``transform.config()`` overrides these.
+    @classmethod
+    def build_transform(cls, options: Mapping[str, Any], fit_on: Callable[[], Sequence[Any]] | None = None) -> Any:
+        """This modality's transform from a config's ``options``.
+
+        A transform fitted on training data (tabular statistics, a text vocabulary) is
+        fitted on ``fit_on()``, the training split's raw samples as :attr:`read` gives them,
+        when ``options`` do not already hold what fitting gives; without ``fit_on`` that is a
+        :class:`~polymodal.errors.ConfigError`. Other modalities never call ``fit_on``.
+        """
+        return cls.transform(**options)
+
+    @classmethod
+    def save_transform(cls, transform: Any, directory: Path) -> None:
+        """Write the files the transform needs beside a model's ``config.json`` (a vocabulary);
+        its options go into ``config.json`` as ``transform.config()``."""
+
+    @classmethod
+    def load_transform(cls, config: Mapping[str, Any], directory: Path | None) -> Any:
+        """The transform saved as ``config`` (and files in ``directory``, :meth:`save_transform`)."""
+        return cls.transform(**config)
+
+    @classmethod
+    def transform_digest(cls, transform: Any) -> bytes:
+        """A digest of everything the transform does (its options, fitted statistics, vocabulary)."""
+        return hashlib.sha256(json.dumps(transform.config(), sort_keys=True, default=str).encode()).digest()
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: Any, tokenizer: str) -> dict[str, Any]:
+        """Options of tokenizer ``tokenizer`` that follow from ``transform`` (a vocabulary's
+        size, a table's columns), used unless a config gives them."""
+        return {}
 
 @dataclass
 class TokenizerSpec:
@@ -136,6 +211,14 @@ MODALITIES: Registry[type[Modality]] = Registry("modality", group="polymodal.mod
 TOKENIZERS: Registry[type[Tokenizer]] = Registry(
     "tokenizer", group="polymodal.tokenizers", builtins=(*_BUILTIN_MODALITIES, "polymodal.modalities.image_stem")
 )
+
+
+def can_read(spec: type[Modality], path: str | Path) -> bool:
+    """Whether ``spec``'s reader takes ``path`` (by suffix; a folder if it reads folders)."""
+    if Path(path).is_dir():
+        return spec.reads_folders
+    name = Path(path).name.lower()
+    return any(name.endswith(ext) for ext in (*spec.extensions, *spec.reads, *spec.archive_extensions))
 
 
 def modality_for_file(path: str | Path) -> type[Modality]:

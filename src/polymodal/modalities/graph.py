@@ -10,7 +10,7 @@ Degrees and distances are not learnable, so the transform computes them (BFS via
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,12 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.errors import InputError
+from polymodal.modalities._augment import check_probability
 from polymodal.modalities._common import lengths_to_mask, require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
-__all__ = ["GraphData", "hop_distances", "read_graph", "from_networkx", "GraphTransform", "GraphSample", "GraphBatch", "collate_graphs", "GraphormerTokenizer"]
+__all__ = ["GraphAugment", "GraphData", "hop_distances", "read_graph", "from_networkx", "GraphTransform", "GraphSample", "GraphBatch", "collate_graphs", "GraphormerTokenizer"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,47 @@ class GraphTransform:
 
 
 @dataclass
+class GraphAugment:
+    """Training-time edge and feature dropout of a :class:`GraphSample` (GraphCL's edge
+    perturbation and attribute masking; You et al., 2020).
+
+    Args:
+        edge_dropout: probability of removing each edge (both directions of an undirected
+            one); degrees and shortest-path distances are recomputed.
+        feature_dropout: probability of zeroing each node feature value.
+        max_degree, max_distance: the transform's clipping (filled in from it).
+    """
+
+    edge_dropout: float = 0.0
+    feature_dropout: float = 0.0
+    max_degree: int = 64
+    max_distance: int = 8
+    field: InitVar[str] = "augment.graph"
+
+    def __post_init__(self, field: str) -> None:
+        check_probability(self.edge_dropout, f"{field}.edge_dropout")
+        check_probability(self.feature_dropout, f"{field}.feature_dropout")
+
+    def __call__(self, sample: GraphSample, generator: torch.Generator) -> GraphSample:
+        x, in_degree, out_degree, distance = sample.x, sample.in_degree, sample.out_degree, sample.distance
+        if self.edge_dropout:
+            adjacency = distance == 1  # [N, N]: the transform's edges (distance 1), self-loops aside
+            if torch.equal(adjacency, adjacency.T):  # undirected: drop both directions together
+                keep = torch.rand(adjacency.shape, generator=generator).triu(1) >= self.edge_dropout
+                keep = keep | keep.T
+            else:
+                keep = torch.rand(adjacency.shape, generator=generator) >= self.edge_dropout
+            adjacency = (adjacency & keep).float()
+            out_degree = adjacency.sum(1).long().clamp(max=self.max_degree)
+            in_degree = adjacency.sum(0).long().clamp(max=self.max_degree)
+            hops = torch.from_numpy(hop_distances(adjacency.numpy()))
+            distance = torch.where(hops < 0, self.max_distance + 1, hops.clamp(max=self.max_distance))
+        if self.feature_dropout:
+            x = x * (torch.rand(x.shape, generator=generator) >= self.feature_dropout)
+        return GraphSample(x, in_degree, out_degree, distance)
+
+
+@dataclass
 class GraphBatch(Batch):
     """Graphs padded to the largest: ``x [B, N, F]``, degrees ``[B, N]``, ``distance [B, N, N]``, ``lengths [B]``."""
 
@@ -224,6 +266,8 @@ class GraphormerTokenizer(Tokenizer):
 
     modality = "graph"
 
+    model_settings = ("num_heads",)  # one distance bias per attention head of the encoder
+
     def __init__(self, dim: int = 768, *, feature_dim: int = 1, num_heads: int = 12, max_degree: int = 64, max_distance: int = 8) -> None:
         super().__init__()
         self.dim, self.feature_dim, self.num_heads = dim, feature_dim, num_heads
@@ -254,7 +298,22 @@ class GraphModality(Modality):
     """NPZ (edge_index, x), edge lists, networkx → Graphormer node tokens + shortest-path bias."""
 
     extensions = (".edgelist", ".edges")
+    reads = (".npz", ".txt")
     read = staticmethod(read_graph)
     transform = GraphTransform
     collate = staticmethod(collate_graphs)
     default_tokenizer = "graphormer"
+    augmentation = GraphAugment
+
+    @classmethod
+    def build_augmentation(cls, options: Any, transform: GraphTransform, field: str | None = None) -> GraphAugment:
+        clipping = {"max_degree": transform.max_degree, "max_distance": transform.max_distance}
+        return super().build_augmentation({**clipping, **options}, transform, field)
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: GraphTransform, tokenizer: str) -> dict[str, Any]:
+        # The embedding tables must hold every degree and distance bucket the transform makes.
+        if tokenizer != "graphormer":
+            return {}
+        out = {"max_degree": transform.max_degree, "max_distance": transform.max_distance}
+        return out if transform.feature_dim is None else {**out, "feature_dim": transform.feature_dim}

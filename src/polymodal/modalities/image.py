@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from polymodal.encoder.positions import LearnedGridPositions
 from polymodal.errors import ConfigError, InputError
+from polymodal.modalities._augment import SpatialAugment
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
@@ -295,3 +296,4 @@ class ImageModality(Modality):
     transform = ImageTransform
     collate = staticmethod(collate_images)
     default_tokenizer = "patch"
+    augmentation = SpatialAugment  # {crop: 0.8, flip: true}

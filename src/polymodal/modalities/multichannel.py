@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from polymodal.encoder.positions import LearnedGridPositions, interpolate_positions
 from polymodal.errors import InputError
+from polymodal.modalities._augment import SpatialAugment
 from polymodal.modalities._common import load_numpy, require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
@@ -234,7 +235,9 @@ class MultichannelModality(Modality):
 
     # .npy/.tif are shared with other modalities: `polymodal predict --modality multichannel`.
     extensions = ()
+    reads = (".npy", ".npz", ".tif", ".tiff")
     read = staticmethod(read_multichannel)
     transform = MultichannelTransform
+    augmentation = SpatialAugment  # crops and flips of the cube, every band alike
     collate = staticmethod(collate_multichannel)
     default_tokenizer = "mc_patch"

@@ -1,5 +1,9 @@
 """Tabular rows: CSV/Parquet with a schema → FT-Transformer feature tokens (one per column).
 
+A tabular *sample* is one row. A manifest's ``tabular`` field (and a file given to
+``polymodal predict``) points at a file holding that row alone: a header line and one line of
+values (:func:`read_row`); ``read_table`` reads a whole table for fitting and analysis.
+
 Gorishniy et al. (2021), "Revisiting Deep Learning Models for Tabular Data": a numeric
 value ``x_j`` becomes ``x_j · w_j + b_j``; a category becomes its column's embedding plus
 ``b_j``. A missing value becomes a learned per-column token, so no NaN ever reaches the
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from polymodal.errors import InputError
+from polymodal.errors import ConfigError, InputError
 from polymodal.modalities._common import require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
-__all__ = ["read_table", "TabularTransform", "TabularSample", "TabularBatch", "collate_tabular", "FeatureTokenizer"]
+__all__ = ["read_table", "read_row", "TabularTransform", "TabularSample", "TabularBatch", "collate_tabular", "FeatureTokenizer"]
 
 # Categorical ids 0 and 1 are reserved: a missing value and a category unseen in training.
 MISSING_ID, UNKNOWN_ID = 0, 1
@@ -65,6 +69,17 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> list[d
         if missing:
             raise InputError(source, f"the schema's columns {list(columns)}", f"header {header} (missing {missing})")
     return rows
+
+
+def read_row(path: str | Path) -> dict[str, Any]:
+    """The one row of a CSV/TSV/Parquet file that holds a single sample (header + one line)."""
+    rows = read_table(path)
+    if len(rows) != 1:
+        raise InputError(
+            str(path), "one row (a tabular sample is a file holding its row alone: a header and one line)", f"{len(rows)} rows",
+            hint="write one file per row (polymodal's tabular data sets do: rows/NNNN.csv)",
+        )
+    return rows[0]
 
 
 def _is_missing(value: Any) -> bool:
@@ -112,10 +127,25 @@ class TabularTransform:
         self._lookup = {c: {v: i + 2 for i, v in enumerate(vocab)} for c, vocab in self.categories.items()}
 
     @classmethod
-    def fit(cls, rows: Iterable[Mapping[str, Any]], numeric: Sequence[str], categorical: Sequence[str] = ()) -> TabularTransform:
-        """Mean/std of each numeric column and the sorted vocabulary of each categorical one (missing values skipped)."""
+    def fit(
+        cls, rows: Iterable[Mapping[str, Any]], numeric: Sequence[str] | None = None, categorical: Sequence[str] | None = None
+    ) -> TabularTransform:
+        """Mean/std of each numeric column and the sorted vocabulary of each categorical one
+        (missing values skipped).
+
+        Without ``numeric`` and ``categorical``, every column of the first row is used: numeric
+        where every value present parses as a number, categorical otherwise. With only one of
+        them given, the other is empty.
+        """
         rows = list(rows)
+        if not rows:
+            raise InputError("rows", "at least one row to fit the statistics on", "none")
+        if numeric is None and categorical is None:
+            numeric, categorical = _infer_schema(rows)
+        numeric, categorical = list(numeric or ()), list(categorical or ())
         columns = {c: [] for c in [*numeric, *categorical]}
+        if not columns:
+            raise InputError("columns", "at least one numeric or categorical column", "none")
         for i, row in enumerate(rows):
             _check_columns(row, columns, f"rows[{i}]")
             for c in columns:
@@ -129,7 +159,12 @@ class TabularTransform:
             mean.append(float(values.mean()) if values.size else 0.0)
             std.append(float(values.std()) if values.size and values.std() > 0 else 1.0)
         categories = {c: sorted({str(v) for v in columns[c]}) for c in categorical}
-        return cls(list(numeric), list(categorical), mean, std, categories)
+        return cls(numeric, categorical, mean, std, categories)
+
+    @staticmethod
+    def is_fitted(options: Mapping[str, Any]) -> bool:
+        """Whether ``options`` hold fitted statistics (else :meth:`fit` must make them)."""
+        return all(options.get(k) is not None for k in ("mean", "std", "categories"))
 
     @property
     def cardinalities(self) -> list[int]:
@@ -162,6 +197,19 @@ def _to_float(value: Any, column: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InputError(f"column {column!r}", "a number (it is a numeric column)", repr(value)) from None
+
+
+def _infer_schema(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    numeric, categorical = [], []
+    for c in rows[0]:
+        present = [row.get(c) for row in rows if not _is_missing(row.get(c))]
+        try:
+            [float(v) for v in present]
+        except (TypeError, ValueError):
+            categorical.append(c)
+            continue
+        numeric.append(c)
+    return numeric, categorical
 
 
 def _check_columns(row: Mapping[str, Any], columns: Iterable[str], field_name: str) -> None:
@@ -243,7 +291,33 @@ class TabularModality(Modality):
     """CSV/Parquet rows with a numeric + categorical schema → one FT-Transformer token per column."""
 
     extensions = (".csv", ".parquet")
-    read = staticmethod(read_table)
+    reads = (".tsv",)
+    read = staticmethod(read_row)
     transform = TabularTransform
     collate = staticmethod(collate_tabular)
     default_tokenizer = "ft_tokenizer"
+
+    @classmethod
+    def build_transform(cls, options: Mapping[str, Any], fit_on: Callable[[], Sequence[Any]] | None = None) -> TabularTransform:
+        """Options with statistics (``mean``, ``std``, ``categories``) build the transform as
+        they are; options without them (``numeric`` and ``categorical`` column lists, or none:
+        the schema is inferred) are fitted on the training rows."""
+        options = dict(options)
+        if TabularTransform.is_fitted(options):
+            return TabularTransform(**options)
+        given = sorted(k for k in ("mean", "std", "categories") if options.get(k) is not None)
+        unknown = sorted(set(options) - {"numeric", "categorical", "mean", "std", "categories"})
+        if given or unknown:
+            raise ConfigError(
+                "transforms.tabular", "numeric and categorical column lists (fitted on the training rows), or every "
+                "fitted statistic (mean, std, categories)", f"only {given}" if given else f"unknown options {unknown}",
+            )
+        if fit_on is None:
+            raise ConfigError("transforms.tabular", "fitted statistics (mean, std, categories) or training rows to fit them on", "neither")
+        return TabularTransform.fit(fit_on(), options.get("numeric"), options.get("categorical"))
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: TabularTransform, tokenizer: str) -> dict[str, Any]:
+        if tokenizer != "ft_tokenizer":
+            return {}
+        return {"num_numeric": len(transform.numeric), "cardinalities": transform.cardinalities}

@@ -12,18 +12,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from tokenizers import Tokenizer as HFTokenizer
-from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 from torch import Tensor, nn
 
-from polymodal.errors import ConfigError, InputError
+from polymodal.errors import CheckpointError, ConfigError, InputError
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
@@ -36,6 +37,7 @@ __all__ = [
     "collate_text",
     "read_text",
     "TOKENIZER_FILE",
+    "check_text_options",
 ]
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -194,15 +196,19 @@ class TextTransform:
         lowercase: bool = True,
         max_length: int = 512,
     ) -> TextTransform:
-        """Learn a new WordPiece vocabulary from ``corpus`` (an iterable of strings)."""
-        tok = HFTokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
-        tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=lowercase)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS), show_progress=False
-        )
-        tok.train_from_iterator(corpus, trainer=trainer)
-        return cls(_bert_wordpiece(tok.get_vocab(), lowercase), max_length=max_length)
+        """Learn a new WordPiece vocabulary from ``corpus`` (an iterable of strings).
+
+        The same corpus and options give the same vocabulary, id for id, on every run
+        (:func:`~polymodal.modalities.wordpiece.learn_wordpiece`), so a resumed run reads its
+        texts as the interrupted one did.
+        """
+        from polymodal.modalities.wordpiece import learn_wordpiece
+
+        normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=lowercase)
+        pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        words = (w for text in corpus for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+        vocab = learn_wordpiece(words, vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency)
+        return cls(_bert_wordpiece(vocab, lowercase), max_length=max_length)
 
     # --- use -----------------------------------------------------------------------------------
     @property
@@ -359,3 +365,57 @@ class TextModality(Modality):
     transform = TextTransform.from_pretrained
     collate = staticmethod(collate_text)
     default_tokenizer = "text"
+
+    @classmethod
+    def build_transform(cls, options: Mapping[str, Any], fit_on: Callable[[], Sequence[Any]] | None = None) -> TextTransform:
+        """``{directory: <a folder with tokenizer.json or vocab.txt>}`` takes that vocabulary;
+        ``{vocab_size: N}`` learns a WordPiece vocabulary from the training texts (``fit_on()``),
+        the same on every run; both take ``max_length``, the second ``lowercase`` and ``min_frequency``."""
+        check_text_options(options)
+        if "directory" in options:
+            return TextTransform.from_pretrained(options["directory"], max_length=options.get("max_length"))
+        if fit_on is None:
+            raise ConfigError("transforms.text", "training texts to learn the vocabulary from", "none")
+        texts = list(fit_on())
+        if not texts:
+            raise ConfigError("transforms.text", "training samples with text to learn a vocabulary from", "none")
+        return TextTransform.train_wordpiece(
+            texts,
+            vocab_size=int(options["vocab_size"]),
+            min_frequency=int(options.get("min_frequency", 1)),
+            lowercase=bool(options.get("lowercase", True)),
+            max_length=int(options.get("max_length", 128)),
+        )
+
+    @classmethod
+    def save_transform(cls, transform: TextTransform, directory: Path) -> None:
+        transform.save(directory)
+
+    @classmethod
+    def load_transform(cls, config: Mapping[str, Any], directory: Path | None) -> TextTransform:
+        if directory is None or not TextTransform.available(directory):
+            raise CheckpointError(str(directory), f"a model folder holding the text vocabulary ({TOKENIZER_FILE})", "none")
+        return TextTransform.from_pretrained(directory, max_length=config.get("max_length"))
+
+    @classmethod
+    def transform_digest(cls, transform: TextTransform) -> bytes:
+        vocab = sorted(transform.tokenizer.get_vocab().items(), key=lambda item: item[1])
+        return hashlib.sha256(json.dumps([transform.config(), vocab]).encode()).digest()
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: TextTransform, tokenizer: str) -> dict[str, Any]:
+        return {"vocab_size": transform.vocab_size, "max_positions": transform.max_length} if tokenizer == "text" else {}
+
+
+def check_text_options(options: Mapping[str, Any], field: str = "transforms.text") -> None:
+    """Raise :class:`ConfigError` unless ``options`` name a vocabulary folder or a size to learn one."""
+    expected = (
+        "{directory: <a folder with tokenizer.json or vocab.txt>} or {vocab_size: N} "
+        "(a WordPiece vocabulary learnt from the training texts), and optionally max_length"
+    )
+    known = {"directory", "vocab_size", "max_length", "lowercase", "min_frequency"}
+    if set(options) - known or ("directory" in options) == ("vocab_size" in options):
+        raise ConfigError(field, expected, dict(options))
+    for key in ("lowercase", "min_frequency"):
+        if "directory" in options and key in options:
+            raise ConfigError(f"{field}.{key}", "unset with a directory (its tokenizer files decide)", options[key])

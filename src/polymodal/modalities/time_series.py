@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polymodal.encoder.positions import interpolate_positions
-from polymodal.errors import InputError
+from polymodal.errors import ConfigError, InputError
+from polymodal.modalities._augment import check_share
 from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
@@ -30,8 +32,11 @@ __all__ = [
     "TSFile",
     "read_time_series",
     "read_ts",
+    "read_series",
+    "ts_members",
     "TimeSeriesTransform",
     "SeriesSample",
+    "SeriesAugment",
     "TimeSeriesBatch",
     "collate_time_series",
     "PatchTSTTokenizer",
@@ -141,6 +146,45 @@ def read_ts(path: str | Path) -> TSFile:
     return TSFile(series, labels, meta)
 
 
+ARCHIVE_SUFFIX = ".ts"
+
+
+@lru_cache(maxsize=8)
+def _read_ts_cached(path: str, mtime_ns: int, size: int) -> TSFile:
+    # A manifest of one archive reads each case by reference: parse the file once, not per case.
+    return read_ts(path)
+
+
+def _archive(path: str | Path) -> TSFile:
+    stat = require_file(path).stat()
+    return _read_ts_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def ts_members(path: str | Path) -> list[tuple[str, str | None]]:
+    """``("<path>#<k>", label)`` for each case of a ``.ts`` archive (labels ``None`` when it has none)."""
+    archive = _archive(path)
+    labels = archive.labels or [None] * len(archive.series)
+    return [(f"{path}#{k}", label) for k, label in enumerate(labels)]
+
+
+def read_series(path: str | Path) -> TimeSeries:
+    """One series: a file :func:`read_time_series` reads, a one-case ``.ts`` file, or case
+    ``k`` of a ``.ts`` archive given as ``<archive>.ts#<k>`` (what a manifest of an archive holds)."""
+    text = str(path)
+    base, sep, case = text.rpartition("#")
+    if sep and base.lower().endswith(ARCHIVE_SUFFIX) and case.isdigit() and not Path(text).is_file():
+        series = _archive(base).series
+        if int(case) >= len(series):
+            raise InputError(text, f"a case of {base} (0..{len(series) - 1})", int(case))
+        return series[int(case)]
+    if text.lower().endswith(ARCHIVE_SUFFIX):
+        series = _archive(text).series
+        if len(series) != 1:
+            raise InputError(text, "one series (an archive of many: name a case as FILE.ts#K)", f"{len(series)} cases")
+        return series[0]
+    return read_time_series(path)
+
+
 @dataclass
 class SeriesSample:
     """One transformed series: ``values [C, T]`` float32."""
@@ -202,6 +246,42 @@ class TimeSeriesTransform:
                 raise InputError(source, f"{mean.shape[0]} channels (as mean/std)", f"{values.shape[0]} channels")
             values = (values - mean) / std
         return SeriesSample(torch.from_numpy(values.astype(np.float32)))
+
+
+@dataclass
+class SeriesAugment:
+    """Training-time changes of a standardised series ``[C, T]`` (Um et al., 2017; window
+    slicing: Le Guennec et al., 2016).
+
+    Args:
+        jitter: std of Gaussian noise added to every value (0.03: 3 % of a standardised std).
+        scaling: std of a factor around 1 drawn per channel.
+        crop: share of the series in a random window, stretched back to the full length (1: none).
+    """
+
+    jitter: float = 0.0
+    scaling: float = 0.0
+    crop: float = 1.0
+    field: InitVar[str] = "augment.time_series"
+
+    def __post_init__(self, field: str) -> None:
+        for name in ("jitter", "scaling"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{field}.{name}", "a non-negative std", getattr(self, name))
+        check_share(self.crop, f"{field}.crop")
+
+    def __call__(self, sample: SeriesSample, generator: torch.Generator) -> SeriesSample:
+        x = sample.values  # [C, T]
+        c, t = x.shape
+        if self.crop < 1.0 and t > 2:
+            n = max(2, round(t * self.crop))
+            start = int(torch.randint(0, t - n + 1, (), generator=generator))
+            x = F.interpolate(x[None, :, start : start + n], size=t, mode="linear", align_corners=True)[0]
+        if self.scaling:
+            x = x * (1.0 + self.scaling * torch.randn(c, 1, generator=generator))
+        if self.jitter:
+            x = x + self.jitter * torch.randn(x.shape, generator=generator)
+        return SeriesSample(x.contiguous())
 
 
 def _interpolate_nan(values: np.ndarray, source: str) -> np.ndarray:
@@ -307,8 +387,17 @@ class PatchTSTTokenizer(Tokenizer):
 class TimeSeriesModality(Modality):
     """CSV/TSV/NPY series and UEA/UCR .ts archives (read_ts) → PatchTST patches."""
 
-    extensions = (".tsv",)
-    read = staticmethod(read_time_series)
+    # .csv goes to tabular and .npy/.npz to several modalities: `polymodal predict --modality time_series`.
+    extensions = (".tsv", ARCHIVE_SUFFIX)
+    reads = (".csv", ".txt", ".npy", ".npz")
+    archive_extensions = (ARCHIVE_SUFFIX,)
+    archive_members = staticmethod(ts_members)
+    read = staticmethod(read_series)
     transform = TimeSeriesTransform
     collate = staticmethod(collate_time_series)
     default_tokenizer = "patch_tst"
+    augmentation = SeriesAugment
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: TimeSeriesTransform, tokenizer: str) -> dict[str, Any]:
+        return {"channels": transform.channels} if tokenizer == "patch_tst" and transform.channels is not None else {}

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,17 +22,19 @@ from torch import Tensor, nn
 
 from polymodal.encoder.positions import interpolate_positions, interpolate_positions_2d
 from polymodal.errors import InputError
+from polymodal.modalities._augment import SpatialAugment
 from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
-__all__ = ["read_video", "VideoTransform", "VideoSample", "VideoBatch", "collate_video", "TubeletTokenizer"]
+__all__ = ["read_video", "VideoAugment", "VideoTransform", "VideoSample", "VideoBatch", "collate_video", "TubeletTokenizer"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def read_video(path: str | Path) -> np.ndarray:
-    """Frames ``[T, H, W, C]``: from a folder of images (sorted by file name) or a ``.npy``/``.npz`` array."""
+    """Frames ``[T, H, W, C]``: from a folder of images (sorted by file name; ``C = 1`` when every
+    frame is grey, else 3) or a ``.npy``/``.npz`` array."""
     p, source = Path(path), str(path)
     if p.is_dir():
         from PIL import Image
@@ -40,13 +42,19 @@ def read_video(path: str | Path) -> np.ndarray:
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
         if not files:
             raise InputError(source, "a folder with frame images (png, jpg, ...)", "no images")
-        frames = []
+        images = []
         for f in files:
             try:
                 with Image.open(f) as im:
-                    frames.append(np.asarray(im.convert("RGB")))
+                    im.load()
+                    images.append(im)
             except Exception as exc:
                 raise InputError(str(f), "a readable image frame", f"unreadable ({type(exc).__name__})") from None
+        # Grey frames stay grey ([T, H, W, 1], transform channels=1): converting them to RGB
+        # would triple the input of a model trained on grey clips, which then refuses them.
+        grey = all(im.getbands() in (("L",), ("1",), ("I",), ("I;16",)) for im in images)
+        frames = [np.asarray(im.convert("L" if grey else "RGB")) for im in images]
+        frames = [fr[..., None] if fr.ndim == 2 else fr for fr in frames]
         if len({fr.shape for fr in frames}) != 1:
             raise InputError(source, "frames of one size", sorted({fr.shape for fr in frames}))
         return np.stack(frames)
@@ -108,6 +116,18 @@ class VideoTransform:
         mean = torch.tensor(self.mean, dtype=torch.float32)[None, :, None, None]
         std = torch.tensor(self.std, dtype=torch.float32)[None, :, None, None]
         return VideoSample(((x - mean) / std).transpose(0, 1).contiguous())  # [C, T, H, W]
+
+
+class VideoAugment(SpatialAugment):
+    """Training-time crop and flip of a clip (:class:`SpatialAugment`, the same for every frame).
+
+    Args:
+        crop: share of the height and width kept, resized back (1: none).
+        flip: flip horizontally with probability 1/2 (not where direction is the class).
+    """
+
+    def __call__(self, sample: VideoSample, generator: torch.Generator) -> VideoSample:
+        return VideoSample(self.spatial(sample.frames, generator))  # [C, T, H, W]
 
 
 @dataclass
@@ -216,7 +236,17 @@ class VideoModality(Modality):
 
     # A folder of frames or an .npy clip: `polymodal predict --modality video`.
     extensions = ()
+    reads = (".npy", ".npz")
+    reads_folders = True
     read = staticmethod(read_video)
     transform = VideoTransform
     collate = staticmethod(collate_video)
     default_tokenizer = "tubelet"
+    augmentation = VideoAugment
+
+    @classmethod
+    def tokenizer_defaults(cls, transform: VideoTransform, tokenizer: str) -> dict[str, Any]:
+        if tokenizer != "tubelet":
+            return {}
+        out = {"in_channels": transform.channels, "image_size": list(transform.size)}
+        return out if transform.num_frames is None else {**out, "num_frames": transform.num_frames}

@@ -14,7 +14,7 @@ from torch import nn
 
 from polymodal.training.config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["no_weight_decay_names", "param_groups", "build_optimizer", "WarmupCosine", "build_scheduler"]
+__all__ = ["lr_scales", "no_weight_decay_names", "param_groups", "build_optimizer", "WarmupCosine", "build_scheduler"]
 
 
 def no_weight_decay_names(model: nn.Module) -> set[str]:
@@ -27,22 +27,39 @@ def no_weight_decay_names(model: nn.Module) -> set[str]:
     return names
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups over the trainable parameters: decayed and not decayed."""
+def lr_scales(model: nn.Module) -> dict[str, float]:
+    """Full parameter names → learning-rate factor, from any submodule's ``lr_scales()``
+    (a pretrained encoder tuned at a fraction of the rate of the layers trained from scratch)."""
+    scales: dict[str, float] = {}
+    for prefix, module in model.named_modules():
+        hook = getattr(module, "lr_scales", None)
+        if callable(hook):
+            scales.update({f"{prefix}.{n}" if prefix else n: float(s) for n, s in hook().items()})
+    return scales
+
+
+def param_groups(model: nn.Module, weight_decay: float, lr: float | None = None) -> list[dict]:
+    """AdamW groups over the trainable parameters: decayed and not decayed, and, where a
+    module names learning-rate factors (``lr_scales()``) and ``lr`` is given, one pair per factor."""
     skip = no_weight_decay_names(model)
-    decay, no_decay = [], []
+    scales = lr_scales(model) if lr is not None else {}
+    groups: dict[tuple[bool, float], list] = {(True, 1.0): [], (False, 1.0): []}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (decay if param.ndim >= 2 and name not in skip else no_decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+        key = (param.ndim >= 2 and name not in skip, scales.get(name, 1.0))
+        groups.setdefault(key, []).append(param)
+    out = []
+    for (decays, scale), params in groups.items():
+        group = {"params": params, "weight_decay": weight_decay if decays else 0.0}
+        if scale != 1.0:
+            group["lr"] = lr * scale
+        out.append(group)
+    return out
 
 
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
-    groups = [g for g in param_groups(model, config.weight_decay) if g["params"]]
+    groups = [g for g in param_groups(model, config.weight_decay, config.lr) if g["params"]]
     # foreach=False: the per-tensor loop is the same code path on every run, which keeps CPU results repeatable.
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, foreach=False)
 

@@ -88,6 +88,13 @@ class TrainingTask:
         parse_section(cls.ModelConfig, config.model, "model")
         parse_section(cls.DataConfig, config.data, "data")
 
+    @classmethod
+    def resolve_paths(cls, config: RunConfig, base: Path) -> RunConfig:
+        """``config`` with the task's relative file paths resolved against ``base``, the
+        config file's folder (a dict config: the working directory), so that the run's
+        recorded config works from any directory. The base class has no paths."""
+        return config
+
     def build_model(self) -> nn.Module:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -109,8 +116,9 @@ class TrainingTask:
         directory.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / "model.safetensors"))
 
-    def report(self, run_dir: Path) -> dict[str, float]:
-        """Full evaluation of a finished run (``polymodal eval``): figures, report.md, plots."""
+    def report(self, run_dir: Path, split: str | None = None) -> dict[str, float]:
+        """Full evaluation of a finished run (``polymodal eval [--split NAME]``): figures,
+        report.md, plots; ``split`` a data split other than the task's default, if it has splits."""
         return {}
 
     def predict(self, run_dir: Path, modality: str, paths: list[Path]) -> list[Prediction]:
@@ -140,7 +148,10 @@ def get_task(name: str) -> type[TrainingTask]:
 
 def load_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> RunConfig:
     """Read a YAML run config (or take a dict), apply ``key.sub=value`` overrides and validate
-    every section, the task's own ``model`` and ``data`` included."""
+    every section, the task's own ``model`` and ``data`` included; the task's relative paths
+    resolve against the config file's folder (a dict's: the working directory)."""
     config = read_config(source, overrides)
-    get_task(config.task).validate_config(config)
-    return config
+    task = get_task(config.task)
+    task.validate_config(config)
+    base = Path.cwd() if isinstance(source, Mapping) else Path(source).resolve().parent
+    return task.resolve_paths(config, base)
