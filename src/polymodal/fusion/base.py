@@ -42,9 +42,6 @@ _BUILTIN_FUSIONS = tuple(
     f"polymodal.fusion.{m}"
     for m in ("cross_attention", "cross_to_concat", "early_concat", "early_sum", "late", "multi_to_one", "one_to_multi")
 )
-#: Fusion strategies by name; each entry is a :class:`Fusion` subclass with a ``config_class``.
-#: Plugins add theirs through the ``polymodal.fusions`` entry-point group.
-FUSIONS: Registry[type[Fusion]] = Registry("fusion", group="polymodal.fusions", builtins=_BUILTIN_FUSIONS)
 
 
 def _strategy_of(config_class: type) -> str:
@@ -213,6 +210,12 @@ class Fusion(nn.Module):
 
     def fuse(self, items: list[tuple[str, Tokens]], output_attentions: bool) -> FusionOutput:
         raise NotImplementedError
+
+
+
+#: Fusion strategies by name; each entry is a :class:`Fusion` subclass with a ``config_class``.
+#: Plugins add theirs through the ``polymodal.fusions`` entry-point group.
+FUSIONS: Registry[type[Fusion]] = Registry("fusion", group="polymodal.fusions", builtins=_BUILTIN_FUSIONS, base=Fusion)
 
 
 def build_fusion(

@@ -131,10 +131,12 @@ _BUILTIN_MODALITIES = tuple(
     for m in ("audio", "graph", "image", "multichannel", "point_cloud", "tabular", "text", "time_series", "video")
 )
 #: Modalities by name; plugins add theirs through the ``polymodal.modalities`` entry-point group.
-MODALITIES: Registry[type[Modality]] = Registry("modality", group="polymodal.modalities", builtins=_BUILTIN_MODALITIES)
+MODALITIES: Registry[type[Modality]] = Registry(
+    "modality", group="polymodal.modalities", builtins=_BUILTIN_MODALITIES, base=Modality
+)
 #: Tokenizers by name; plugins add theirs through the ``polymodal.tokenizers`` entry-point group.
 TOKENIZERS: Registry[type[Tokenizer]] = Registry(
-    "tokenizer", group="polymodal.tokenizers", builtins=(*_BUILTIN_MODALITIES, "polymodal.modalities.image_stem")
+    "tokenizer", group="polymodal.tokenizers", builtins=(*_BUILTIN_MODALITIES, "polymodal.modalities.image_stem"), base=Tokenizer
 )
 
 

@@ -18,7 +18,7 @@ interrupted save never leaves a folder that looks complete.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -40,10 +40,6 @@ _BUILTIN_MODELS = tuple(
         "audio_model", "captioner", "dual_encoder", "file_classifier", "meta_transformer", "text_model", "vision_model",
     )
 )  # fmt: skip
-#: Model classes by ``model_type``; plugins add theirs through the ``polymodal.models`` group.
-MODELS: Registry[type[PretrainedModel]] = Registry(
-    "model_type", group="polymodal.models", builtins=_BUILTIN_MODELS, attribute="model_type"
-)
 # Keys of config.json that belong to the folder, not to the model's own config.
 # ("model_module" was written by versions before 0.2; it is ignored, never imported.)
 _FOLDER_KEYS = ("model_type", "polymodal_version", "requires", "model_module")
@@ -85,15 +81,19 @@ class PretrainedModel(nn.Module):
         """Write extra files (tokenizer, vocabulary) beside the weights; none by default."""
 
     def parts(self) -> Iterable[Any]:
-        """Objects besides the submodules whose code the model needs (transforms, modality
-        entries), so that :meth:`requirements` finds the plugins that provide them."""
+        """Objects the model needs besides those it holds as attributes (which
+        :meth:`requirements` finds by itself), so that their plugins are recorded too."""
         return ()
 
     def requirements(self) -> list[Origin]:
-        """The plugin distributions whose code this model is built from (its own class, its
-        submodules' and :meth:`parts`' classes), sorted by name; polymodal's own are left out."""
+        """The plugin distributions whose code this model is built from, sorted by name.
+
+        Looked for in the classes of the model, of its submodules and of what they hold as
+        attributes (a transform, a modality entry, one level into dicts and lists), and of
+        :meth:`parts`; only distributions that declare polymodal entry points count.
+        """
         found: dict[str, Origin] = {}
-        for obj in (self, *self.modules(), *self.parts()):
+        for obj in (self, *self.modules(), *_held(self), *self.parts()):
             origin = origin_of(obj if isinstance(obj, type) else type(obj))
             if origin is not None:
                 found[origin.distribution] = origin
@@ -127,6 +127,26 @@ class PretrainedModel(nn.Module):
     def load_weights(self, path: str | Path, *, strict: bool = True) -> LoadReport:
         """Load a weights file (safetensors or safe pickle) into this model."""
         return apply_state_dict(self, load_state_dict(path), strict=strict, source=str(path))
+
+
+
+#: Model classes by ``model_type``; plugins add theirs through the ``polymodal.models`` group.
+MODELS: Registry[type[PretrainedModel]] = Registry(
+    "model_type", group="polymodal.models", builtins=_BUILTIN_MODELS, attribute="model_type", base=PretrainedModel
+)
+
+
+def _held(model: nn.Module) -> Iterator[Any]:
+    """Every plain attribute of every submodule, and the items of dict, list and tuple ones."""
+    for module in model.modules():
+        for key, value in vars(module).items():
+            if key.startswith("_"):  # torch's own bookkeeping (_parameters, _modules, hooks)
+                continue
+            yield value
+            if isinstance(value, dict):
+                yield from value.values()
+            elif isinstance(value, (list, tuple)):
+                yield from value
 
 
 def check_requirements(config: dict[str, Any], source: str) -> None:
