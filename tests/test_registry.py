@@ -142,7 +142,7 @@ class _Holder(PretrainedModel):
         self.transforms = transforms or {}
         self.proj = nn.Linear(2, 2)
 
-    def config_dict(self) -> dict:
+    def config(self) -> dict:
         return {}
 
     @classmethod

@@ -2,7 +2,8 @@
 
 A polymodal model folder holds
 
-- ``config.json``: ``{"model_type": ..., "polymodal_version": ..., "requires": [...], **model.config_dict()}``;
+- ``config.json``: ``{"model_type": ..., "polymodal_version": ..., "requires": [...], **model.config()}``
+  (the typed config dumped to JSON);
   the model's config includes its preprocessing (image size, mean/std, ...), so that
   :func:`load` predicts correctly with nothing else, and ``requires`` names the plugin
   distributions (name and version) whose registered parts the model uses;
@@ -18,7 +19,8 @@ interrupted save never leaves a folder that looks complete.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -29,6 +31,7 @@ from torch import nn
 from polymodal._version import __version__
 from polymodal._files import atomic_write, read_json, write_json
 from polymodal.checkpoints.io import CONFIG_NAME, WEIGHTS_NAME, LoadReport, apply_state_dict, find_weights, load_state_dict
+from polymodal.configurable import Config, to_json
 from polymodal.errors import CheckpointError, ConfigError, PolymodalError
 from polymodal.registry import Origin, Registry, origin_of
 
@@ -50,31 +53,44 @@ M = TypeVar("M", bound="PretrainedModel")
 class PretrainedModel(nn.Module):
     """Base of every polymodal model that can be saved and loaded by :func:`load`.
 
-    A subclass registers itself under its ``model_type`` and implements two methods::
+    A subclass registers itself under its ``model_type`` and implements the verb every
+    part answers (:mod:`polymodal.configurable`)::
+
+        class MyConfig(Config):
+            dim: int = 64
 
         @MODELS.register("my_model")
         class MyModel(PretrainedModel):
             def __init__(self, dim: int = 64) -> None: ...
-            def config_dict(self) -> dict: return {"dim": self.dim}      # JSON-able
+            def config(self) -> MyConfig: return MyConfig(dim=self.dim)
             @classmethod
-            def from_config(cls, config, directory=None): return cls(dim=config["dim"])
+            def from_config(cls, config, directory=None):
+                config = validate_config(MyConfig, config, "my_model")   # a Config or config.json's mapping
+                return cls(dim=config.dim)
 
-    ``from_config`` receives config.json's content (minus ``model_type`` and the version
-    fields) and, when loading from disk, the directory, so that a model can read the
-    assets its :meth:`save_assets` wrote (tokenizer files). Parameters are then filled by
-    :func:`load`; ``from_config`` need not initialise them carefully.
+    ``from_config`` receives a config or config.json's content (minus ``model_type`` and
+    the version fields) and, when loading from disk, the directory, so that a model can read
+    the assets its :meth:`save_assets` wrote (tokenizer files). Parameters are then filled
+    by :func:`load`; ``from_config`` need not initialise them carefully. (A model of a
+    version before 0.3 that still defines ``config_dict`` is saved through it, with a
+    ``DeprecationWarning``.)
     """
 
     model_type: ClassVar[str] = ""  # set by MODELS.register
 
     # --- to implement --------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        """Everything ``from_config`` needs to rebuild this model (JSON-able), preprocessing included."""
-        raise NotImplementedError(f"{type(self).__name__}.config_dict")
+    def config(self) -> Config | Mapping[str, Any]:
+        """Everything ``from_config`` needs to rebuild this model, preprocessing included: a
+        typed :class:`~polymodal.configurable.Config` (or a JSON-able mapping of them)."""
+        legacy = getattr(self, "config_dict", None)
+        if legacy is not None:  # the verb of versions before 0.3
+            warnings.warn(f"{type(self).__name__}.config_dict is deprecated: name it config()", DeprecationWarning, stacklevel=2)
+            return legacy()
+        raise NotImplementedError(f"{type(self).__name__}.config")
 
     @classmethod
-    def from_config(cls: type[M], config: dict[str, Any], directory: Path | None = None) -> M:
-        """A model built from :meth:`config_dict`'s output (weights are loaded afterwards)."""
+    def from_config(cls: type[M], config: Config | Mapping[str, Any], directory: Path | None = None) -> M:
+        """A model built from :meth:`config`'s output or config.json's mapping (weights are loaded afterwards)."""
         raise NotImplementedError(f"{cls.__name__}.from_config")
 
     def save_assets(self, directory: Path) -> None:
@@ -118,7 +134,7 @@ class PretrainedModel(nn.Module):
             "model_type": self.model_type,
             "polymodal_version": __version__,
             "requires": [origin.to_dict() for origin in self.requirements()],
-            **self.config_dict(),
+            **to_json(self.config()),
         }
         # config.json last: a directory with a config.json is a complete checkpoint.
         write_json(directory / CONFIG_NAME, config)

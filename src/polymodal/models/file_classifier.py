@@ -135,17 +135,17 @@ class FileClassifier(PretrainedModel):
         return list(self.specs)
 
     # --- checkpoint --------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         return {
             "classes": self.classes,
-            "tokenizers": {name: spec.to_dict() for name, spec in self.tokenizer_specs.items()},
+            "tokenizers": {name: spec.config() for name, spec in self.tokenizer_specs.items()},
             "transforms": {name: transform.config() for name, transform in self.transforms.items()},
             "fusion": self.fusion_name,
             "dim": self.dim,
             "num_heads": self.num_heads,
             "fusion_options": self.fusion_options,
             "modality_dropout": self.modality_dropout,
-            "encoder": None if self.encoder_config is None else self.encoder_config.to_dict(),
+            "encoder": None if self.encoder_config is None else self.encoder_config.config(),
             "freeze_encoder": self.freeze_encoder,
         }
 

@@ -9,8 +9,6 @@ modality thus gets little or no weight, sample by sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
@@ -20,8 +18,9 @@ from polymodal.tokens import Tokens
 __all__ = ["GatedLateConfig", "GatedLateFusion"]
 
 
-@dataclass(kw_only=True)
 class GatedLateConfig(FusionConfig):
+    """A typed config (pydantic, strict): the shared fusion fields plus these."""
+
     # Layers of each modality's own encoder.
     depth: int = 1
     # Width of the gate's hidden layer (the ``W`` above).
