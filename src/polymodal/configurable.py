@@ -258,6 +258,14 @@ def _derive(cls: type[Configurable]) -> type[Config]:
     return model
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class _DerivedConfigClass:
     """``cls.config_class``: the config model derived from ``cls.__init__``, built once per class."""
 
@@ -324,7 +332,8 @@ class Configurable:
         values = {}
         for name in config_class.model_fields:
             value = arguments.get(name)
-            values[name] = value.config() if isinstance(value, Configurable) else value
+            # Lists for tuples, as config.json gives them back: equal configs in memory and loaded.
+            values[name] = value.config() if isinstance(value, Configurable) else _plain(value)
         return validate_config(config_class, values, self._field())
 
     @classmethod
