@@ -198,3 +198,16 @@ except CheckpointError as error:
     assert f"pip install '{DIST}==0.1.0'" in message and "requires" in message
     bare = run(["-m", "polymodal", "predict", str(run_dir), spectra[0]], tmp_path, None)
     assert bare.returncode == 2 and bare.stderr.startswith("error: task: expected one of") and "focal_classifier" in bare.stderr
+
+
+def test_extending_doc_examples_run_with_the_plugin_installed(site, tmp_path):
+    """docs/extending.md's ```python blocks, in order, in one namespace, in a fresh process."""
+    import re
+
+    doc = ROOT / "docs" / "extending.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 5
+    (tmp_path / "doc.py").write_text("\n".join(blocks))
+    out = ok(run(["doc.py"], tmp_path, site))
+    assert "tokenizer.spectrum_bands.bands: expected a known key" in out
+    assert (tmp_path / "model" / "config.json").is_file()
