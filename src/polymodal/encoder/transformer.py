@@ -22,7 +22,7 @@ from polymodal.encoder.block import Activation, Block
 from polymodal.encoder.init import init_transformer_weights_
 from polymodal.encoder.positions import LearnedPositions, SinusoidalPositions
 from polymodal.errors import ConfigError, InputError
-from polymodal.tokens import Tokens
+from polymodal.tokens import Tokens, masked_mean
 
 __all__ = ["EncoderConfig", "EncoderOutput", "TransformerEncoder", "masked_mean"]
 
@@ -104,11 +104,6 @@ class EncoderOutput:
     def tokens(self, modality: str) -> Tokens:
         return Tokens(self.hidden, self.mask, modality)
 
-
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``x [B, N, D]`` over real tokens ``mask [B, N]``; an empty row gives zeros."""
-    weights = mask.unsqueeze(-1).to(x.dtype)
-    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 
 class TransformerEncoder(nn.Module):

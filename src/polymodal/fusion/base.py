@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.configurable import Config, validate_config
-from polymodal.encoder.transformer import EncoderConfig, TransformerEncoder, masked_mean
+from polymodal.encoder.transformer import EncoderConfig, TransformerEncoder
 from polymodal.errors import ConfigError, InputError
 from polymodal.registry import Registry
-from polymodal.tokens import Tokens
+from polymodal.tokens import Tokens, masked_mean
 
 __all__ = [
     "FUSIONS",
@@ -272,8 +272,7 @@ def mean_over_present(pooled: Mapping[str, Tensor], present: Mapping[str, Tensor
     """
     names = sorted(pooled)
     stacked = torch.stack([pooled[n] for n in names], dim=1)  # [B, M, D]
-    weights = torch.stack([present[n] for n in names], dim=1).to(stacked.dtype)  # [B, M]
-    return (stacked * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp_min(1.0)
+    return masked_mean(stacked, torch.stack([present[n].bool() for n in names], dim=1))  # over [B, M]
 
 
 def pool_sequence(tokens: Tokens) -> Tensor:
