@@ -11,14 +11,21 @@ Figures (``--json`` keys):
 - ``fps_knn_points_per_s`` / ``fps_knn_numpy_points_per_s`` / ``fps_knn_speedup``: points per second through
   FPS (P → P/4 centres) + kNN (k = 16) at P = 8192, batched torch vs a plain numpy reference
   (per cloud: FPS loop, full distance matrix, argsort) (goal ≥ 20×);
-- ``series_per_s``: 3-channel series of 512 steps through transform + collate + PatchTST tokenizer.
+- ``series_per_s``: 3-channel series of 512 steps through transform + collate + PatchTST tokenizer;
+- ``import_torch_s`` / ``import_polymodal_extra_s``: seconds to ``import torch``, then what
+  ``import polymodal`` adds to it (goal ≤ 0.3 s), each in a fresh process, median of several;
+- ``first_registry_lookup_s``: the first ``polymodal.list_modalities()`` and ``list_fusions()``
+  after that (they import the built-in modalities and fusion strategies).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -103,6 +110,27 @@ def bench_series(repeats: int, batch: int) -> float:
     return batch / statistics.median(timed(run) for _ in range(repeats))
 
 
+_IMPORT_PROBE = """
+import json, time
+t0 = time.perf_counter(); import torch
+t1 = time.perf_counter(); import polymodal
+t2 = time.perf_counter(); polymodal.list_modalities(); polymodal.list_fusions()
+t3 = time.perf_counter()
+print(json.dumps([t1 - t0, t2 - t1, t3 - t2]))
+"""
+
+
+def bench_import(repeats: int) -> tuple[float, float, float]:
+    """Median seconds of ``import torch``, of what ``import polymodal`` adds, and of the
+    first registry lookups, each run in a fresh interpreter (nothing cached in-process)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], env=env, capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout))
+    return tuple(statistics.median(r[i] for r in runs) for i in range(3))  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and clouds (< 60 s on 2 cores)")
@@ -114,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     fbank, fbank_cpu = bench_fbank(repeats * 2, 10.0)
     torch_pps, numpy_pps, threaded_pps = bench_fps_knn(repeats, clouds=4 if args.quick else 8, threads=all_threads)
     series = bench_series(repeats, 256)
+    import_torch, import_polymodal, first_lookup = bench_import(repeats + 2)
     figures = {
         "fbank_realtime_factor": round(fbank, 1),
         "fbank_realtime_factor_cpu_time": round(fbank_cpu, 1),
@@ -123,6 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
         "fps_knn_speedup_all_threads": round(threaded_pps / numpy_pps, 2),
         "all_threads": all_threads,
         "series_per_s": round(series, 1),
+        "import_torch_s": round(import_torch, 3),
+        "import_polymodal_extra_s": round(import_polymodal, 3),
+        "first_registry_lookup_s": round(first_lookup, 3),
         "threads": 1,
         "quick": bool(args.quick),
     }
@@ -134,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
         ("  speed-up torch / numpy", f"{torch_pps / numpy_pps:.1f}×", "goal ≥ 20×"),
         (f"  speed-up with torch on {all_threads} threads", f"{threaded_pps / numpy_pps:.1f}×", ""),
         ("PatchTST series [3, 512] (transform+tokenize)", f"{series:,.0f} series/s", ""),
+        ("import torch (fresh process)", f"{import_torch:.3f} s", ""),
+        ("  + import polymodal", f"{import_polymodal:.3f} s", "goal ≤ 0.3 s"),
+        ("  + first list_modalities/list_fusions", f"{first_lookup:.3f} s", ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'tokenizer front end (1 thread)':<{width}}  {'throughput':>22}  target")

@@ -17,7 +17,7 @@ PACKAGE = SRC / "polymodal"
 
 # Lowest first. A module may import modules of its own rank or below. Longest prefix wins.
 LAYERS: list[tuple[str, ...]] = [
-    ("polymodal._version", "polymodal.errors", "polymodal.tokens", "polymodal.registry", "polymodal._files", "polymodal._optional", "polymodal.allocator"),
+    ("polymodal._version", "polymodal.errors", "polymodal.tokens", "polymodal.registry", "polymodal._files", "polymodal._optional", "polymodal.allocator", "polymodal.configurable"),
     ("polymodal.encoder",),
     ("polymodal.modalities", "polymodal.fusion", "polymodal.heads", "polymodal.objectives"),
     ("polymodal.checkpoints", "polymodal.data"),

@@ -7,7 +7,7 @@ cross-modal fusion strategies of Xu, Zhu & Clifton's survey.
 Everything is reached from here and imported on first use, so ``import polymodal`` costs
 little beyond torch: the subpackages (``polymodal.modalities``, ``.encoder``, ``.fusion``,
 ``.heads``, ``.objectives``, ``.models``, ``.checkpoints``, ``.convert``, ``.data``,
-``.training``, ``.evaluation``, ``.recipes``) and the flat factories (``load``,
+``.training``, ``.evaluation``, ``.recipes``, ``.registry``, ``.configurable``) and the flat factories (``load``,
 ``from_huggingface``, ``list_modalities``, ``build_tokenizer``, ``list_fusions``,
 ``build_fusion``, ...). See ``docs/api.md``.
 """
@@ -22,6 +22,7 @@ from polymodal._version import __version__
 
 _SUBPACKAGES = (
     "checkpoints",
+    "configurable",
     "convert",
     "data",
     "encoder",

@@ -29,7 +29,7 @@ from polymodal.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["Registry", "Origin", "ENTRY_POINT_GROUPS"]
+__all__ = ["Registry", "Origin", "ENTRY_POINT_GROUPS", "origin_of", "plugin_distributions"]
 
 #: Every entry-point group polymodal reads, for docs and ``polymodal plugins``.
 ENTRY_POINT_GROUPS: list[str] = []
@@ -52,20 +52,32 @@ def _distributions_by_package() -> dict[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
+@lru_cache(maxsize=1)
+def plugin_distributions() -> frozenset[str]:
+    """Names of the installed distributions that declare entry points in a ``polymodal.*``
+    group (polymodal's own left out): the plugins."""
+    return frozenset(
+        dist.name
+        for dist in importlib.metadata.distributions()
+        if dist.name != "polymodal" and any(point.group.startswith("polymodal.") for point in dist.entry_points)
+    )
+
+
 def origin_of(obj: Any) -> Origin | None:
-    """The distribution that ships ``obj``'s module; ``None`` for polymodal itself or code
-    that no installed distribution ships (a script, a test module)."""
+    """The plugin distribution that ships ``obj``'s module (``obj`` a class, function or
+    instance); ``None`` for polymodal itself, for libraries that are no plugin (torch,
+    numpy) and for code that no installed distribution ships (a script, a test module)."""
     module = getattr(obj, "__module__", None) or type(obj).__module__
     top = module.split(".")[0]
-    if top == "polymodal" or top == "__main__":
+    if top in ("polymodal", "__main__", "builtins"):
         return None
-    names = _distributions_by_package().get(top)
-    if not names:
-        return None
-    try:
-        return Origin(names[0], importlib.metadata.version(names[0]))
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - metadata without a version
-        return None
+    for name in _distributions_by_package().get(top, ()):
+        if name in plugin_distributions():
+            try:
+                return Origin(name, importlib.metadata.version(name))
+            except importlib.metadata.PackageNotFoundError:  # pragma: no cover - metadata without a version
+                return None
+    return None
 
 
 class Registry(Generic[T]):
@@ -79,13 +91,29 @@ class Registry(Generic[T]):
             that importing only the registry's module gives a whole registry.
         attribute: the attribute of each entry that receives its registered name
             (``"name"``; models use ``"model_type"``).
+        base: the class every entry must subclass (``Modality``, ``Fusion``, ...); an entry
+            point naming anything else is reported as a broken plugin.
+
+    A plugin whose entry point fails (its module does not import, it names no
+    ``base`` subclass, its name is taken) breaks nothing else: the registry warns once,
+    leaves the name out of :meth:`names`, and :meth:`get` of that name raises a
+    :class:`ConfigError` that says why (see :meth:`failures`).
     """
 
-    def __init__(self, kind: str, *, group: str | None = None, builtins: Sequence[str] = (), attribute: str = "name") -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        group: str | None = None,
+        builtins: Sequence[str] = (),
+        attribute: str = "name",
+        base: type | None = None,
+    ) -> None:
         self.kind = kind
         self.group = group
         self.builtins = tuple(builtins)
         self.attribute = attribute
+        self.base = base
         self._entries: dict[str, T] = {}
         self._origins: dict[str, Origin] = {}
         self._failed: dict[str, str] = {}  # plugin entry-point name → why it failed to load
@@ -106,8 +134,13 @@ class Registry(Generic[T]):
     def _add(self, name: str, obj: T, origin: Origin | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{self.kind} registry", "a non-empty name", repr(name))
+        if self.base is not None and not (isinstance(obj, type) and issubclass(obj, self.base)):
+            raise ConfigError(f"{self.kind} registry: {name}", f"a subclass of {self.base.__name__}", repr(obj))
         if name in self._entries and self._entries[name] is not obj:
             raise ConfigError(f"{self.kind} registry", f"a new name, '{name}' is already registered", repr(obj))
+        other = next((n for n, entry in self._entries.items() if entry is obj and n != name), None)
+        if other is not None:  # one name per entry: the name it carries must be the one it is found by
+            raise ConfigError(f"{self.kind} registry: {name}", f"one name per entry, {obj!r} is already registered", repr(other))
         self._entries[name] = obj
         try:
             setattr(obj, self.attribute, name)
@@ -138,17 +171,30 @@ class Registry(Generic[T]):
             origin = Origin(point.dist.name, point.dist.version)
         if origin is not None and origin.distribution == "polymodal":
             origin = None
+        where = f"{point.value}" + (f" (from {origin.distribution} {origin.version})" if origin else "")
         try:
             obj = point.load()
         except Exception as exc:  # a broken plugin must not break every other registry user
-            self._failed[point.name] = f"{point.value} failed to load: {type(exc).__name__}: {exc}"
-            warnings.warn(f"polymodal plugin {point.name!r} ({point.group}): {self._failed[point.name]}", stacklevel=3)
+            self._fail(point, f"{where} failed to load: {type(exc).__name__}: {exc}")
             return
         if point.name in self._entries and self._entries[point.name] is obj:
+            # The plugin's module also registered it under this name: nothing more to do.
             if origin is not None:
                 self._origins.setdefault(point.name, origin)
             return
-        self._add(point.name, obj, origin)
+        try:
+            self._add(point.name, obj, origin)
+        except ConfigError as exc:  # not a subclass of base, a name taken: the same, a broken plugin
+            self._fail(point, f"{where} cannot be registered: expected {exc.expected}, got {exc.got}")
+
+    def _fail(self, point: importlib.metadata.EntryPoint, why: str) -> None:
+        self._failed.setdefault(point.name, why)
+        warnings.warn(f"polymodal plugin {point.name!r} ({point.group}): {why}", RuntimeWarning, stacklevel=4)
+
+    def failures(self) -> dict[str, str]:
+        """Plugin entry-point name → why it could not be registered (empty when all loaded)."""
+        self._load()
+        return dict(self._failed)
 
     # --- lookup ---------------------------------------------------------------------------
     def get(self, name: str, *, field: str | None = None) -> T:

@@ -15,8 +15,15 @@ from torch import Tensor
 
 from polymodal.errors import InputError
 
-__all__ = ["Tokens"]
+__all__ = ["Tokens", "masked_mean"]
 
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x [B, N, D]`` over the positions where ``mask [B, N]`` is True; a row with
+    none gives zeros, not NaN. The one masked mean: pooling, fusion and losses use it."""
+    weights = mask.unsqueeze(-1).to(x.dtype)
+    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 @dataclass(frozen=True)
 class Tokens:
@@ -156,9 +163,7 @@ class Tokens:
 
     def mean(self) -> Tensor:
         """``[B, D]`` mean over real tokens; an all-padding row gives zeros, not NaN."""
-        weights = self.mask.unsqueeze(-1).to(self.embeddings.dtype)
-        total = (self.embeddings * weights).sum(dim=1)
-        return total / weights.sum(dim=1).clamp_min(1.0)
+        return masked_mean(self.embeddings, self.mask)
 
     def __repr__(self) -> str:
         bias = "" if self.attention_bias is None else f", attention_bias={list(self.attention_bias.shape)}"

@@ -60,7 +60,7 @@ def test_preprocessing_travels_with_the_weights(tmp_path):
     model = from_huggingface(tmp_path)
     model.save_pretrained(tmp_path / "ours")
     loaded = polymodal.load(tmp_path / "ours")
-    assert loaded.transform.config()["mean"] == [0.1, 0.2, 0.3]
+    assert list(loaded.transform.config().mean) == [0.1, 0.2, 0.3]
     batch = loaded.preprocess([torch.rand(3, 40, 50)])
     assert batch.pixels.shape == (1, 3, 32, 32)
 

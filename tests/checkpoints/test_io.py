@@ -21,7 +21,7 @@ class TinyModel(PretrainedModel):
         self.linear = nn.Linear(dim, 2)
         self.register_buffer("scale", torch.ones(2))
 
-    def config_dict(self) -> dict:
+    def config(self) -> dict:
         return {"dim": self.dim}
 
     @classmethod

@@ -21,7 +21,7 @@ def test_prefix_rename_and_config(bare):
     assert ("0.norm1.weight" in state) == bare
     converted, config = convert_meta_transformer(state, num_heads=2)
     assert set(converted) == {f"encoder.blocks.{k.removeprefix('blocks.')}" for k in reference.state_dict()}
-    assert config["depth"] == 2 and config["dim"] == 32 and config["mlp_hidden_dim"] == 64 and not config["final_norm"]
+    assert config.depth == 2 and config.dim == 32 and config.mlp_hidden_dim == 64 and not config.final_norm
 
 
 def test_loads_file_with_parity(tmp_path):

@@ -109,7 +109,7 @@ def test_demo_recipe_trim_cmvn_fixed_frames():
     silence = np.zeros(4000, dtype=np.float32)
     word = np.concatenate([silence, tone(0.5), silence])
     transform = AudioTransform(trim_silence=40.0, cmvn="utterance", fixed_frames=32, mean=0.0, std=1.0, std_scale=1.0)
-    assert transform.config()["fixed_frames"] == 32
+    assert transform.config().fixed_frames == 32
     feats = transform(word).features
     assert feats.shape == (32, 128)
     # CMVN before resampling: each bin's mean is (close to) zero.

@@ -51,7 +51,7 @@ def test_transform_resizes_crops_and_normalises():
     rgb = ImageTransform(size=(10, 12), crop=None, resize="exact")(torch.rand(3, 20, 20))
     assert rgb.shape == (3, 10, 12)
     clone = pickle.loads(pickle.dumps(transform))
-    assert clone.config() == transform.config() == ImageTransform(**transform.config()).config()
+    assert clone.config() == transform.config() == ImageTransform.from_config(transform.config()).config()
     assert ImageTransform(size=4, crop=4)(torch.full((3, 4, 4), 255, dtype=torch.uint8)).shape == (3, 4, 4)
 
 

@@ -23,7 +23,7 @@ def test_csv_rows_to_encoder(tmp_path):
     assert transform.categories == {"city": ["lyon", "nice", "paris"], "plan": ["basic", "premium"]}
     assert transform.mean[0] == pytest.approx((34 + 45 + 29) / 3)
     # The fitted statistics round-trip through config().
-    again = TabularTransform(**transform.config())
+    again = TabularTransform.from_config(transform.config())
     batch = spec.collate([again(r) for r in rows] + [again({"age": 50, "income": 1, "city": "brest", "plan": "basic"})])
     assert batch.missing.tolist() == [[False, False], [True, False], [False, True], [False, False], [False, False]]
     assert batch.categorical[:, 0].tolist() == [4, 2, 4, 3, 1]  # brest is unseen: id 1

@@ -28,7 +28,7 @@ _NORM_KEY = re.compile(r"^(?:module\.)?(?:encoder\.)?norm\.(weight|bias)$")
 
 def convert_meta_transformer(
     state: Mapping[str, Tensor], *, num_heads: int | None = None, prefix: str = "encoder."
-) -> tuple[dict[str, Tensor], dict[str, Any]]:
+) -> tuple[dict[str, Tensor], EncoderConfig]:
     """Rename timm block keys to ``{prefix}blocks.N.*`` and infer the encoder's config.
 
     Args:
@@ -38,7 +38,7 @@ def convert_meta_transformer(
         prefix: where the encoder lives in the target model (``""`` for a bare encoder).
 
     Returns:
-        ``(state_dict, encoder_config_dict)``: pre-norm, GELU, LayerNorm eps 1e-6, no CLS
+        ``(state_dict, encoder_config)``: pre-norm, GELU, LayerNorm eps 1e-6, no CLS
         token (Meta-Transformer's tokenizers supply every token), mean pooling.
     """
     out: dict[str, Tensor] = {}
@@ -72,12 +72,12 @@ def convert_meta_transformer(
         final_norm=f"{prefix}norm.weight" in out,
         pool="mean",
     )
-    return out, config.to_dict()
+    return out, config
 
 
 def load_meta_transformer_encoder(path: str | Path, *, num_heads: int | None = None) -> TransformerEncoder:
     """A :class:`TransformerEncoder` with Meta-Transformer's weights from ``path`` (.pth/.safetensors), loaded strictly."""
     state, config = convert_meta_transformer(load_state_dict(path), num_heads=num_heads, prefix="")
-    encoder = TransformerEncoder(EncoderConfig(**config))
+    encoder = TransformerEncoder(config)
     apply_state_dict(encoder, state, strict=True, source=str(path))
     return encoder.eval()

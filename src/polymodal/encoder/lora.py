@@ -12,36 +12,29 @@ per layer. The targets are timm's names for the block's layers (``qkv``, ``proj`
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pydantic import Field
+
+from polymodal.configurable import Config
 from polymodal.errors import ConfigError
 
 __all__ = ["LoRAConfig", "LoRALinear", "apply_lora", "lora_config", "merge_lora"]
 
 
-@dataclass(frozen=True)
-class LoRAConfig:
+class LoRAConfig(Config):
     """Rank ``r``, scale ``alpha`` (the update is scaled by ``alpha / r``) and the layer names to adapt."""
 
-    r: int = 8
-    alpha: float = 16.0
-    targets: tuple[str, ...] = ("qkv", "proj", "fc1", "fc2")
+    field_prefix: ClassVar[str] = "lora"
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.r, int) or self.r < 1:
-            raise ConfigError("lora.r", "a positive integer rank", self.r)
-        if not self.alpha > 0:
-            raise ConfigError("lora.alpha", "a positive scale", self.alpha)
-        object.__setattr__(self, "targets", tuple(self.targets))
-        if not self.targets:
-            raise ConfigError("lora.targets", "at least one layer name (qkv, proj, fc1, fc2)", self.targets)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "targets": list(self.targets)}
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    # timm's names of a block's linear layers (qkv, proj, fc1, fc2).
+    targets: tuple[str, ...] = Field(("qkv", "proj", "fc1", "fc2"), min_length=1)
 
 
 class LoRALinear(nn.Linear):

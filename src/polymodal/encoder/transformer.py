@@ -8,24 +8,33 @@ belong to the tokenizers; the encoder's own positions are for plain sequences.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
+from pydantic import model_validator
+
+from polymodal.configurable import Config, validate_config
 from polymodal.encoder.block import Activation, Block
 from polymodal.encoder.init import init_transformer_weights_
 from polymodal.encoder.positions import LearnedPositions, SinusoidalPositions
 from polymodal.errors import ConfigError, InputError
-from polymodal.tokens import Tokens
+from polymodal.tokens import Tokens, masked_mean
 
 __all__ = ["EncoderConfig", "EncoderOutput", "TransformerEncoder", "masked_mean"]
 
 
-@dataclass
-class EncoderConfig:
-    """Shape and behaviour of :class:`TransformerEncoder` (defaults: ViT-B/16's encoder)."""
+class EncoderConfig(Config):
+    """Shape and behaviour of :class:`TransformerEncoder` (defaults: ViT-B/16's encoder).
+
+    A typed, frozen config: ``encoder.config`` (also ``encoder.config()``, like every part);
+    ``TransformerEncoder.from_config(config)`` rebuilds the encoder.
+    """
+
+    field_prefix: ClassVar[str] = "encoder"
 
     dim: int = 768
     depth: int = 12
@@ -54,22 +63,21 @@ class EncoderConfig:
     # How ``pooled`` is formed: the CLS token, the masked mean, or the last real token (CLIP text's EOS).
     pool: Literal["cls", "mean", "last"] = "cls"
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check_shape(self) -> EncoderConfig:
         for name in ("dim", "depth", "num_heads", "max_positions"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if value <= 0:
                 raise ConfigError(f"encoder.{name}", "a positive integer", repr(value))
         if self.dim % self.num_heads != 0:
             raise ConfigError("encoder.num_heads", f"a divisor of dim={self.dim}", repr(self.num_heads))
         if self.pool == "cls" and not self.cls_token:
             raise ConfigError("encoder.pool", "'mean' or 'last' when cls_token is False", "'cls'")
+        return self
 
     @property
     def hidden_dim(self) -> int:
         return self.mlp_hidden_dim or int(self.dim * self.mlp_ratio)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -97,11 +105,6 @@ class EncoderOutput:
         return Tokens(self.hidden, self.mask, modality)
 
 
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``x [B, N, D]`` over real tokens ``mask [B, N]``; an empty row gives zeros."""
-    weights = mask.unsqueeze(-1).to(x.dtype)
-    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
-
 
 class TransformerEncoder(nn.Module):
     """A stack of transformer blocks over Tokens, with CLS, positions and pooling.
@@ -123,8 +126,8 @@ class TransformerEncoder(nn.Module):
         if config is None:
             config = EncoderConfig(**overrides)
         elif overrides:
-            config = EncoderConfig(**{**config.to_dict(), **overrides})
-        self.config = c = config
+            config = EncoderConfig(**{**config.model_dump(), **overrides})
+        self.config = c = config  # the typed config: encoder.config.dim, and encoder.config()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim)) if c.cls_token else None
         if c.positions == "learned":
             self.pos_embed = LearnedPositions(c.max_positions, c.dim, interpolate=c.interpolate_positions)
@@ -161,6 +164,11 @@ class TransformerEncoder(nn.Module):
     def no_weight_decay(self) -> set[str]:
         """Parameter names that an optimiser should not decay (CLS token, positions)."""
         return {"cls_token", "pos_embed.pos_embed"}
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig | Mapping[str, Any] | None = None) -> TransformerEncoder:
+        """An encoder built from its config or a mapping of its fields."""
+        return cls(validate_config(EncoderConfig, config, "encoder"))
 
     def freeze(self, frozen: bool = True) -> TransformerEncoder:
         """Freeze (or unfreeze) every parameter, as Meta-Transformer uses its shared encoder.

@@ -13,19 +13,20 @@ order a caller built its dict in (TorchMultimodal's ``LateFusion`` does the same
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
+
+from pydantic import field_validator, model_validator
 
 import torch
 from torch import Tensor, nn
 
-from polymodal.encoder.transformer import EncoderConfig, TransformerEncoder, masked_mean
+from polymodal.configurable import Config, validate_config
+from polymodal.encoder.transformer import EncoderConfig, TransformerEncoder
 from polymodal.errors import ConfigError, InputError
 from polymodal.registry import Registry
-from polymodal.tokens import Tokens
+from polymodal.tokens import Tokens, masked_mean
 
 __all__ = [
     "FUSIONS",
@@ -42,9 +43,6 @@ _BUILTIN_FUSIONS = tuple(
     f"polymodal.fusion.{m}"
     for m in ("cross_attention", "cross_to_concat", "early_concat", "early_sum", "late", "multi_to_one", "one_to_multi")
 )
-#: Fusion strategies by name; each entry is a :class:`Fusion` subclass with a ``config_class``.
-#: Plugins add theirs through the ``polymodal.fusions`` entry-point group.
-FUSIONS: Registry[type[Fusion]] = Registry("fusion", group="polymodal.fusions", builtins=_BUILTIN_FUSIONS)
 
 
 def _strategy_of(config_class: type) -> str:
@@ -76,22 +74,11 @@ class FusionOutput:
     logits: Tensor | None = None
 
 
-def _check_literals(config: Any, prefix: str) -> None:
-    """Reject values outside a ``Literal[...]`` field's choices (dataclasses do not check)."""
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        hint = hints.get(f.name)
-        if typing.get_origin(hint) is Literal:
-            choices = typing.get_args(hint)
-            value = getattr(config, f.name)
-            if value not in choices:
-                raise ConfigError(f"{prefix}.{f.name}", "one of " + ", ".join(map(repr, choices)), repr(value))
-
-
-@dataclass(kw_only=True)
-class FusionConfig:
+class FusionConfig(Config):
     """Fields every strategy shares; each strategy's config extends it with its stage depths.
 
+    A typed, frozen config (:class:`~polymodal.configurable.Config`): unknown keys and
+    values outside a ``Literal`` raise :class:`ConfigError` naming ``fusion.<strategy>.<field>``.
     Defaults are tiny (tests, the digits comparison); set ``dim=768, num_heads=12`` for ViT-B.
     """
 
@@ -102,44 +89,31 @@ class FusionConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
 
-    def __post_init__(self) -> None:
-        prefix = f"fusion.{_strategy_of(type(self))}"
-        mods = self.modalities
+    @classmethod
+    def prefix(cls) -> str:
+        return f"fusion.{_strategy_of(cls)}"
+
+    @field_validator("modalities", mode="before")
+    @classmethod
+    def _sorted_names(cls, mods: Any) -> tuple[str, ...]:
         if isinstance(mods, str) or not isinstance(mods, (tuple, list)) or not mods:
-            raise ConfigError(f"{prefix}.modalities", "a non-empty list of modality names", repr(mods))
+            raise ConfigError(f"{cls.prefix()}.modalities", "a non-empty list of modality names", repr(mods))
         if len(set(mods)) != len(mods) or not all(isinstance(m, str) and m for m in mods):
-            raise ConfigError(f"{prefix}.modalities", "distinct non-empty names", repr(mods))
+            raise ConfigError(f"{cls.prefix()}.modalities", "distinct non-empty names", repr(mods))
         # Sorted once here so that parameter order and every loop are deterministic.
-        self.modalities = tuple(sorted(mods))
-        for name in ("dim", "num_heads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{prefix}.{name}", "a positive integer", repr(value))
+        return tuple(sorted(mods))
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> FusionConfig:
+        prefix = self.prefix()
+        for name in ("dim", "num_heads", *(n for n in type(self).model_fields if n.endswith("depth"))):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{prefix}.{name}", "a positive integer", repr(getattr(self, name)))
         if self.dim % self.num_heads != 0:
             raise ConfigError(f"{prefix}.num_heads", f"a divisor of dim={self.dim}", repr(self.num_heads))
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{prefix}.dropout", "a probability in [0, 1)", repr(self.dropout))
-        for f in dataclasses.fields(self):
-            if f.name.endswith("depth"):
-                value = getattr(self, f.name)
-                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                    raise ConfigError(f"{prefix}.{f.name}", "a positive integer", repr(value))
-        _check_literals(self, prefix)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> FusionConfig:
-        """Build from a plain mapping (a YAML block); unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            prefix = f"fusion.{_strategy_of(cls)}"
-            raise ConfigError(f"{prefix}.{unknown[0]}", "one of " + ", ".join(sorted(known)), "an unknown key")
-        if "modalities" not in values:
-            raise ConfigError("fusion.modalities", "a non-empty list of modality names", "nothing")
-        return cls(**dict(values))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self
 
     def encoder(self, depth: int, shared: TransformerEncoder | None = None) -> TransformerEncoder:
         """A stack of ``depth`` pre-norm blocks at this width, no CLS token, mean pooling; or
@@ -179,7 +153,22 @@ class Fusion(nn.Module):
         super().__init__()
         if not isinstance(config, self.config_class):
             raise ConfigError("fusion", f"a {self.config_class.__name__}", type(config).__name__)
+        # The typed config: ``fusion.config.dim``, and ``fusion.config()`` like every part.
         self.config = config
+
+    @classmethod
+    def from_config(
+        cls, config: FusionConfig | Mapping[str, Any], *, encoder: TransformerEncoder | None = None
+    ) -> Fusion:
+        """This strategy built from its config or a mapping of its fields; ``encoder`` is a
+        built encoder shared as the single stream (strategies with ``accepts_encoder``)."""
+        config = validate_config(cls.config_class, config, f"fusion.{cls.__dict__.get('name') or cls.__name__}")
+        if encoder is None:
+            return cls(config)
+        if not cls.accepts_encoder:
+            single = ", ".join(n for n, c in FUSIONS.items() if c.accepts_encoder)
+            raise ConfigError("fusion", f"a single-stream strategy ({single}) to share an encoder", repr(cls.name))
+        return cls(config, encoder=encoder)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -215,6 +204,12 @@ class Fusion(nn.Module):
         raise NotImplementedError
 
 
+
+#: Fusion strategies by name; each entry is a :class:`Fusion` subclass with a ``config_class``.
+#: Plugins add theirs through the ``polymodal.fusions`` entry-point group.
+FUSIONS: Registry[type[Fusion]] = Registry("fusion", group="polymodal.fusions", builtins=_BUILTIN_FUSIONS, base=Fusion)
+
+
 def build_fusion(
     name: str, config: FusionConfig | Mapping[str, Any] | None = None, *, encoder: TransformerEncoder | None = None, **overrides: Any
 ) -> Fusion:
@@ -227,22 +222,14 @@ def build_fusion(
     Example: ``build_fusion("early_concat", {"modalities": ["image", "text"], "dim": 768})``.
     """
     cls = FUSIONS.get(name, field="fusion")
-    if encoder is not None and not cls.accepts_encoder:
-        single = ", ".join(n for n, c in FUSIONS.items() if c.accepts_encoder)
-        raise ConfigError("fusion", f"a single-stream strategy ({single}) to share an encoder", repr(name))
-    config_class = cls.config_class
-    if config is None:
-        config = {}
-    if isinstance(config, FusionConfig):
-        if not isinstance(config, config_class):
-            raise ConfigError("fusion", f"a {config_class.__name__} for '{name}'", type(config).__name__)
-        if overrides:
-            config = config_class.from_dict({**config.to_dict(), **overrides})
-    elif isinstance(config, Mapping):
-        config = config_class.from_dict({**config, **overrides})
-    else:
-        raise ConfigError("fusion", "a FusionConfig or a mapping", type(config).__name__)
-    return cls(config) if encoder is None else cls(config, encoder=encoder)
+    if isinstance(config, Config) and not isinstance(config, cls.config_class):
+        raise ConfigError("fusion", f"a {cls.config_class.__name__} for '{name}'", type(config).__name__)
+    if overrides:
+        if config is not None and not isinstance(config, (Config, Mapping)):
+            raise ConfigError("fusion", "a FusionConfig or a mapping", type(config).__name__)
+        base = config.model_dump() if isinstance(config, Config) else dict(config or {})
+        config = {**base, **overrides}
+    return cls.from_config(config if config is not None else {}, encoder=encoder)
 
 
 # --- helpers the strategies share -------------------------------------------------------
@@ -285,8 +272,7 @@ def mean_over_present(pooled: Mapping[str, Tensor], present: Mapping[str, Tensor
     """
     names = sorted(pooled)
     stacked = torch.stack([pooled[n] for n in names], dim=1)  # [B, M, D]
-    weights = torch.stack([present[n] for n in names], dim=1).to(stacked.dtype)  # [B, M]
-    return (stacked * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp_min(1.0)
+    return masked_mean(stacked, torch.stack([present[n].bool() for n in names], dim=1))  # over [B, M]
 
 
 def pool_sequence(tokens: Tokens) -> Tensor:

@@ -10,7 +10,10 @@ context as its weakness, which ``cross_to_concat`` addresses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
+
+from pydantic import model_validator
+
 
 from polymodal.errors import ConfigError
 from polymodal.fusion.base import FUSIONS, Fusion, FusionConfig, FusionOutput, concat_tokens, mean_over_present
@@ -21,20 +24,20 @@ from polymodal.tokens import Tokens
 __all__ = ["CrossAttentionConfig", "CrossAttentionFusion"]
 
 
-@dataclass(kw_only=True)
 class CrossAttentionConfig(FusionConfig):
     # Co-attention layers per stream.
     depth: int = 2
     # ViLBERT's per-stream self-attention block after each co-attention layer (off: pure cross).
     interleave_self: bool = False
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _check_strategy(self) -> Self:
         if len(self.modalities) < 2:
             raise ConfigError(
                 "fusion.cross_attention.modalities", "at least two modalities (a stream needs another to attend to)",
                 repr(self.modalities),
             )
+        return self
 
 
 @FUSIONS.register("cross_attention")

@@ -9,7 +9,10 @@ cross-attention lacks, at the cost of attention over ``ΣN_m`` tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Self
+
+from pydantic import model_validator
+
 
 from polymodal.errors import ConfigError
 from polymodal.fusion.base import (
@@ -28,7 +31,6 @@ from polymodal.tokens import Tokens
 __all__ = ["CrossToConcatConfig", "CrossToConcatFusion"]
 
 
-@dataclass(kw_only=True)
 class CrossToConcatConfig(FusionConfig):
     # Co-attention layers per stream.
     cross_depth: int = 1
@@ -36,13 +38,14 @@ class CrossToConcatConfig(FusionConfig):
     shared_depth: int = 1
     interleave_self: bool = False
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _check_strategy(self) -> Self:
         if len(self.modalities) < 2:
             raise ConfigError(
                 "fusion.cross_to_concat.modalities", "at least two modalities (a stream needs another to attend to)",
                 repr(self.modalities),
             )
+        return self
 
 
 @FUSIONS.register("cross_to_concat")

@@ -7,7 +7,6 @@ global multimodal context at the price of attention over ``N = ΣN_m`` tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from polymodal.fusion.base import (
     FUSIONS,
@@ -25,7 +24,6 @@ from polymodal.tokens import Tokens
 __all__ = ["EarlyConcatConfig", "EarlyConcatFusion"]
 
 
-@dataclass(kw_only=True)
 class EarlyConcatConfig(FusionConfig):
     # Layers of the single shared stream.
     depth: int = 2

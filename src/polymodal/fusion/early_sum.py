@@ -8,10 +8,10 @@ cheapest early fusion: the sequence is only as long as the longest modality.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 import torch
+from pydantic import model_validator
 from torch import nn
 
 from polymodal.errors import ConfigError, InputError
@@ -23,7 +23,6 @@ from polymodal.tokens import Tokens
 __all__ = ["EarlySumConfig", "EarlySumFusion"]
 
 
-@dataclass(kw_only=True)
 class EarlySumConfig(FusionConfig):
     # Layers of the stream after the sum.
     depth: int = 2
@@ -35,8 +34,8 @@ class EarlySumConfig(FusionConfig):
     # "require_equal": the modalities' real lengths must already agree per sample.
     align: Literal["interpolate", "require_equal"] = "interpolate"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _check_strategy(self) -> Self:
         w = self.init_weights
         if w is not None:
             if len(w) != len(self.modalities) or any(not (isinstance(v, (int, float)) and v > 0) for v in w):
@@ -45,7 +44,7 @@ class EarlySumConfig(FusionConfig):
                     f"{len(self.modalities)} positive numbers (one per modality, sorted by name)",
                     repr(w),
                 )
-            self.init_weights = tuple(float(v) for v in w)
+        return self
 
 
 @FUSIONS.register("early_sum")

@@ -9,7 +9,6 @@ the cheapest in attention, but with no cross-modal interaction inside the encode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -21,7 +20,6 @@ from polymodal.tokens import Tokens
 __all__ = ["LateConfig", "LateFusion"]
 
 
-@dataclass(kw_only=True)
 class LateConfig(FusionConfig):
     # Layers of each modality's own encoder.
     depth: int = 2

@@ -7,7 +7,6 @@ one-stream"): ``Z ← Tf3(C(Tf1(Z(A)), Tf2(Z(B))))``. Each modality is first enc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from torch import nn
 
@@ -26,7 +25,6 @@ from polymodal.tokens import Tokens
 __all__ = ["MultiToOneConfig", "MultiToOneFusion"]
 
 
-@dataclass(kw_only=True)
 class MultiToOneConfig(FusionConfig):
     # Layers of each modality's own encoder Tf1, Tf2, ... (no cross-modal attention).
     modality_depth: int = 1

@@ -8,7 +8,6 @@ modality is refined by its own encoder and no layer mixes them again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from torch import nn
 
@@ -27,7 +26,6 @@ from polymodal.tokens import Tokens
 __all__ = ["OneToMultiConfig", "OneToMultiFusion"]
 
 
-@dataclass(kw_only=True)
 class OneToMultiConfig(FusionConfig):
     # Layers of the shared stream Tf1 over the concatenation.
     shared_depth: int = 1

@@ -23,6 +23,7 @@ HEADS: Registry[type] = Registry(
     "head",
     group="polymodal.heads",
     builtins=tuple(f"polymodal.heads.{m}" for m in ("classification", "mlm", "patch_reconstruction", "projection", "regression")),
+    base=nn.Module,
 )
 
 

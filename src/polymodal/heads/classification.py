@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.block import Activation
 from polymodal.errors import InputError
 from polymodal.heads.base import HEADS, linear_or_mlp
@@ -13,7 +14,7 @@ __all__ = ["ClassificationHead"]
 
 
 @HEADS.register("classification")
-class ClassificationHead(nn.Module):
+class ClassificationHead(Configurable, nn.Module):
     """``[B, D] -> [B, C]`` class logits.
 
     Args:

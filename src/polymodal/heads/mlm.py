@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.block import Activation, make_activation
 from polymodal.errors import InputError
 from polymodal.heads.base import HEADS
@@ -18,7 +19,7 @@ __all__ = ["MLMHead"]
 
 
 @HEADS.register("mlm")
-class MLMHead(nn.Module):
+class MLMHead(Configurable, nn.Module):
     """``[B, N, D] -> [B, N, V]`` token logits, decoder tied to ``embedding.weight``.
 
     Args:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.block import Activation
 from polymodal.errors import InputError
 from polymodal.heads.base import HEADS, linear_or_mlp
@@ -17,7 +18,7 @@ __all__ = ["PatchReconstructionHead"]
 
 
 @HEADS.register("patch_reconstruction")
-class PatchReconstructionHead(nn.Module):
+class PatchReconstructionHead(Configurable, nn.Module):
     """``[B, N, D] -> [B, N, P]`` patch values (P = values per patch).
 
     Args:

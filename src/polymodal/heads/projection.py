@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.block import Activation
 from polymodal.errors import InputError
 from polymodal.heads.base import HEADS, linear_or_mlp
@@ -18,7 +19,7 @@ __all__ = ["ProjectionHead"]
 
 
 @HEADS.register("projection")
-class ProjectionHead(nn.Module):
+class ProjectionHead(Configurable, nn.Module):
     """``[B, D] -> [B, E]`` embeddings, unit length when ``normalize``.
 
     Args:

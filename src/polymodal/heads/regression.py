@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.block import Activation
 from polymodal.errors import InputError
 from polymodal.heads.base import HEADS, linear_or_mlp
@@ -12,7 +13,7 @@ __all__ = ["RegressionHead"]
 
 
 @HEADS.register("regression")
-class RegressionHead(nn.Module):
+class RegressionHead(Configurable, nn.Module):
     """``[B, D] -> [B, K]`` real values (``K = num_outputs``).
 
     Args:

@@ -4,8 +4,9 @@ A modality is one file in this package that defines
 - a **reader**: ``read(path) -> raw`` (file → numpy array / tensor / object), raising
   :class:`~polymodal.errors.InputError` that names the file on bad input;
 - a **transform**: a picklable callable class built from plain options, ``raw -> sample``,
-  not learnable, so it runs in data-loader workers; ``transform.config()`` returns its
-  options as a JSON-able dict so that preprocessing is saved with the weights;
+  not learnable, so it runs in data-loader workers; it is :class:`Configurable`:
+  ``transform.config()`` returns its options as a typed config, saved with the weights,
+  and ``Transform.from_config(config)`` rebuilds it;
 - a **collate**: ``collate(list[sample]) -> Batch``, padding to the longest with a mask;
 - one or more **tokenizers**: ``nn.Module`` subclasses of :class:`Tokenizer` with
   ``forward(batch) -> Tokens``, registered in :data:`TOKENIZERS`;
@@ -25,7 +26,10 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from polymodal.errors import InputError
+from pydantic import Field
+
+from polymodal.configurable import Config, Configurable, to_json
+from polymodal.errors import ConfigError, InputError
 from polymodal.registry import Registry
 from polymodal.tokens import Tokens
 
@@ -53,11 +57,13 @@ class Batch:
         raise TypeError(f"{type(self).__name__} holds no tensor")
 
 
-class Tokenizer(nn.Module):
+class Tokenizer(Configurable, nn.Module):
     """Base class of data-to-sequence tokenizers (Meta-Transformer's ``f``).
 
     Subclasses set ``modality`` (registry name) and ``dim`` (output width D) and implement
-    ``forward(batch) -> Tokens`` with embeddings ``[B, N, D]`` and mask ``[B, N]``.
+    ``forward(batch) -> Tokens`` with embeddings ``[B, N, D]`` and mask ``[B, N]``. Their
+    keyword-argument constructor is their config (:class:`~polymodal.configurable.Configurable`):
+    ``tokenizer.config()`` and ``type(tokenizer).from_config(config)``.
     """
 
     modality: str = ""
@@ -65,6 +71,10 @@ class Tokenizer(nn.Module):
     # Constructor options that must equal a setting of the model the tokens go to (the graph
     # tokenizer's per-head attention bias: ``num_heads``): a model fills them in itself.
     model_settings: tuple[str, ...] = ()
+
+    @classmethod
+    def _field(cls) -> str:
+        return f"tokenizer.{cls.__dict__.get('name') or cls.__name__}"
 
     def forward(self, batch: Any) -> Tokens:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -178,7 +188,7 @@ class Modality:
     @classmethod
     def transform_digest(cls, transform: Any) -> bytes:
         """A digest of everything the transform does (its options, fitted statistics, vocabulary)."""
-        return hashlib.sha256(json.dumps(transform.config(), sort_keys=True, default=str).encode()).digest()
+        return hashlib.sha256(json.dumps(to_json(transform.config()), sort_keys=True).encode()).digest()
 
     @classmethod
     def tokenizer_defaults(cls, transform: Any, tokenizer: str) -> dict[str, Any]:
@@ -186,19 +196,31 @@ class Modality:
         size, a table's columns), used unless a config gives them."""
         return {}
 
-@dataclass
-class TokenizerSpec:
-    """A tokenizer by registry name plus its constructor options (``dim`` is the model's)."""
+class TokenizerSpec(Config):
+    """A tokenizer by registry name plus its constructor options (``dim`` is the model's).
+
+    A typed config itself (``TokenizerSpec("patch", {"patch_size": 8})``); :meth:`build`
+    validates the options through the tokenizer's own config.
+    """
+
+    field_prefix: ClassVar[str] = "tokenizer"
 
     name: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, name: str | None = None, options: Mapping[str, Any] | None = None, /, **data: Any) -> None:
+        if name is not None:
+            data["name"] = name
+        if options is not None:
+            data["options"] = dict(options)
+        super().__init__(**data)
 
     def build(self, dim: int) -> Tokenizer:
-        # Keyword: "patch" takes in_channels first.
-        return TOKENIZERS.get(self.name, field="tokenizer")(dim=dim, **self.options)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "options": dict(self.options)}
+        """The tokenizer, its options validated by its config (a ConfigError names a bad one)."""
+        cls = TOKENIZERS.get(self.name, field="tokenizer")
+        if "dim" in self.options and self.options["dim"] != dim:
+            raise ConfigError(f"tokenizer.{self.name}.dim", f"unset or the model's width {dim}", self.options["dim"])
+        return cls.from_config({**self.options, "dim": dim})
 
 
 _BUILTIN_MODALITIES = tuple(
@@ -206,10 +228,12 @@ _BUILTIN_MODALITIES = tuple(
     for m in ("audio", "graph", "image", "multichannel", "point_cloud", "tabular", "text", "time_series", "video")
 )
 #: Modalities by name; plugins add theirs through the ``polymodal.modalities`` entry-point group.
-MODALITIES: Registry[type[Modality]] = Registry("modality", group="polymodal.modalities", builtins=_BUILTIN_MODALITIES)
+MODALITIES: Registry[type[Modality]] = Registry(
+    "modality", group="polymodal.modalities", builtins=_BUILTIN_MODALITIES, base=Modality
+)
 #: Tokenizers by name; plugins add theirs through the ``polymodal.tokenizers`` entry-point group.
 TOKENIZERS: Registry[type[Tokenizer]] = Registry(
-    "tokenizer", group="polymodal.tokenizers", builtins=(*_BUILTIN_MODALITIES, "polymodal.modalities.image_stem")
+    "tokenizer", group="polymodal.tokenizers", builtins=(*_BUILTIN_MODALITIES, "polymodal.modalities.image_stem"), base=Tokenizer
 )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import InputError
 from polymodal.modalities._augment import check_probability
 from polymodal.modalities._common import lengths_to_mask, require_file
@@ -133,7 +134,7 @@ class GraphSample:
 
 
 @dataclass
-class GraphTransform:
+class GraphTransform(Configurable):
     """``GraphData`` or networkx graph → :class:`GraphSample`.
 
     Args:
@@ -148,9 +149,6 @@ class GraphTransform:
     max_degree: int = 64
     max_distance: int = 8
     feature_dim: int | None = None
-
-    def config(self) -> dict:
-        return dict(self.__dict__)
 
     def __call__(self, graph: GraphData | Any) -> GraphSample:
         if not isinstance(graph, GraphData):

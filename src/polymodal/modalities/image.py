@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence, UnidentifiedImageError
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.positions import LearnedGridPositions
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities._augment import SpatialAugment
@@ -111,7 +112,7 @@ def read_image(path: str | Path) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
-class ImageTransform:
+class ImageTransform(Configurable):
     """Resize, centre-crop and normalise ``[C, H, W]`` images in [0, 1]. Picklable.
 
     Args:
@@ -147,18 +148,6 @@ class ImageTransform:
             raise ConfigError("image.std", f"{len(self.mean)} positive values (one per mean)", self.std)
         self.resize = resize
         self.interpolation = interpolation
-
-    def config(self) -> dict[str, Any]:
-        """The options as a JSON-able dict (``ImageTransform(**config)`` rebuilds it)."""
-        to_json = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
-        return {
-            "size": to_json(self.size),
-            "crop": to_json(self.crop),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "resize": self.resize,
-            "interpolation": self.interpolation,
-        }
 
     def _target(self, h: int, w: int) -> tuple[int, int]:
         if not isinstance(self.size, int):
@@ -258,18 +247,6 @@ class PatchTokenizer(Tokenizer):
         self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size, bias=bias)
         self.pos_embed = LearnedGridPositions(self.grid, dim) if positions else None
         self.norm = nn.LayerNorm(dim, eps=layer_norm_eps) if norm else None
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "in_channels": self.in_channels,
-            "dim": self.dim,
-            "patch_size": self.patch_size,
-            "image_size": list(self.image_size),
-            "positions": self.pos_embed is not None,
-            "norm": self.norm is not None,
-            "bias": self.proj.bias is not None,
-            "layer_norm_eps": self.layer_norm_eps,
-        }
 
     def forward(self, batch: ImageBatch | Tensor) -> Tokens:
         pixels = batch.pixels if isinstance(batch, ImageBatch) else batch

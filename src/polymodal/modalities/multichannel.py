@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.positions import LearnedGridPositions, interpolate_positions
 from polymodal.errors import InputError
 from polymodal.modalities._augment import SpatialAugment
@@ -74,7 +75,7 @@ def read_multichannel(path: str | Path) -> np.ndarray:
 
 
 @dataclass
-class MultichannelTransform:
+class MultichannelTransform(Configurable):
     """Cube → normalised ``[C, H, W]`` float32 tensor.
 
     Args:
@@ -93,9 +94,6 @@ class MultichannelTransform:
     normalize: Literal["instance", "dataset", "none"] = "instance"
     mean: list[float] | None = None
     std: list[float] | None = None
-
-    def config(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
     def to_chw(self, cube: np.ndarray) -> np.ndarray:
         layout = self.layout

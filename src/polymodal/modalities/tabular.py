@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities._common import require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
@@ -100,7 +101,7 @@ class TabularSample:
 
 
 @dataclass
-class TabularTransform:
+class TabularTransform(Configurable):
     """A row (mapping column → value) → :class:`TabularSample`, with fitted statistics.
 
     Args:
@@ -110,7 +111,7 @@ class TabularTransform:
         categories: per categorical column, the training vocabulary (ids start at 2).
 
     Build with ``TabularTransform.fit(rows, numeric=[...], categorical=[...])``;
-    ``TabularTransform(**transform.config())`` rebuilds the same transform.
+    ``TabularTransform.from_config(transform.config())`` rebuilds the same transform.
     """
 
     numeric: list[str] = field(default_factory=list)
@@ -170,9 +171,6 @@ class TabularTransform:
     def cardinalities(self) -> list[int]:
         """Embedding rows per categorical column (vocabulary + missing + unknown)."""
         return [len(self.categories[c]) + 2 for c in self.categorical]
-
-    def config(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def __call__(self, row: Mapping[str, Any]) -> TabularSample:
         _check_columns(row, [*self.numeric, *self.categorical], "row")

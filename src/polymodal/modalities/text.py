@@ -15,15 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 from torch import Tensor, nn
 
+from pydantic import Field
+
+from polymodal.configurable import Config, Configurable, validate_config, to_json
 from polymodal.errors import CheckpointError, ConfigError, InputError
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
@@ -119,7 +122,7 @@ def _bert_wordpiece(vocab: dict[str, int], lowercase: bool) -> HFTokenizer:
     return tok
 
 
-class TextTransform:
+class TextTransform(Configurable):
     """Strings → token ids, picklable so that it runs in data-loader workers.
 
     Args:
@@ -129,8 +132,12 @@ class TextTransform:
             final special token, as Hugging Face does).
         pad_token: the padding token (its id pads batches).
 
-    ``transform(text) -> TextSample``; ``transform.batch(texts) -> TextBatch``.
+    ``transform(text) -> TextSample``; ``transform.batch(texts) -> TextBatch``. Its config
+    holds the options outside ``tokenizer.json``; the tokenizer is a part, saved as an asset
+    (:meth:`save`, :meth:`from_pretrained`): ``TextTransform.from_config(config, tokenizer=...)``.
     """
+
+    config_parts = ("tokenizer",)
 
     def __init__(self, tokenizer: HFTokenizer, *, max_length: int = 512, pad_token: str = "[PAD]") -> None:
         if not isinstance(max_length, int) or max_length < 2:
@@ -244,10 +251,6 @@ class TextTransform:
         return self.tokenizer.decode(list(ids))
 
     # --- persistence -----------------------------------------------------------------------------
-    def config(self) -> dict[str, Any]:
-        """The options that are not in ``tokenizer.json`` (JSON-able)."""
-        return {"max_length": self.max_length, "pad_token": self.pad_token}
-
     def save(self, directory: str | Path) -> None:
         """Write ``tokenizer.json`` and ``text_transform.json`` (read back by :meth:`from_pretrained`)."""
         from polymodal._files import atomic_write, write_json
@@ -255,10 +258,10 @@ class TextTransform:
         directory = Path(directory)
         text = self.tokenizer.to_str(pretty=False)
         atomic_write(directory / TOKENIZER_FILE, lambda f: f.write(text), binary=False)
-        write_json(directory / "text_transform.json", self.config())
+        write_json(directory / "text_transform.json", self.config().model_dump(mode="json"))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"tokenizer": self.tokenizer.to_str(), **self.config()}
+        return {"tokenizer": self.tokenizer.to_str(), **self.config().model_dump(mode="json")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(HFTokenizer.from_str(state["tokenizer"]), max_length=state["max_length"], pad_token=state["pad_token"])
@@ -278,27 +281,20 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@dataclass
-class TextTokenizerConfig:
+class TextTokenizerConfig(Config):
     """Shape of :class:`TextTokenizer` (defaults: BERT-base's embedding layer)."""
 
-    vocab_size: int = 30522
-    dim: int = 768
-    max_positions: int = 512
+    field_prefix: ClassVar[str] = "tokenizer.text"
+
+    vocab_size: int = Field(30522, gt=0)
+    dim: int = Field(768, gt=0)
+    max_positions: int = Field(512, gt=0)
     # Segment (sentence A/B) embeddings; 0 for models without them (CLIP).
-    type_vocab_size: int = 2
+    type_vocab_size: int = Field(2, ge=0)
     # LayerNorm after the sum (BERT); CLIP's text embeddings have none.
     norm: bool = True
-    layer_norm_eps: float = 1e-12
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "dim", "max_positions"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"text.{name}", "a positive integer", repr(getattr(self, name)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    layer_norm_eps: float = Field(1e-12, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
 
 
 @TOKENIZERS.register("text")
@@ -316,10 +312,14 @@ class TextTokenizer(Tokenizer):
     """
 
     modality = "text"
+    # The config object it keeps (``tokenizer.config``, callable like every config) is its config.
+    config_class = TextTokenizerConfig
 
     def __init__(self, config: TextTokenizerConfig | None = None, **overrides: Any) -> None:
         super().__init__()
-        config = config or TextTokenizerConfig(**overrides)
+        if config is not None and overrides:
+            raise ConfigError("tokenizer.text", "a config or keyword options, not both", sorted(overrides))
+        config = validate_config(TextTokenizerConfig, config if config is not None else overrides, "tokenizer.text")
         self.config = c = config
         self.dim = c.dim
         self.word_embeddings = nn.Embedding(c.vocab_size, c.dim)
@@ -330,6 +330,10 @@ class TextTokenizer(Tokenizer):
         for emb in (self.word_embeddings, self.position_embeddings, self.token_type_embeddings):
             if emb is not None:
                 nn.init.normal_(emb.weight, std=0.02)
+
+    @classmethod
+    def from_config(cls, config: TextTokenizerConfig | Mapping[str, Any] | None = None) -> TextTokenizer:
+        return cls(validate_config(TextTokenizerConfig, config, "tokenizer.text"))
 
     def no_weight_decay(self) -> set[str]:
         return {"position_embeddings.weight"}
@@ -400,7 +404,7 @@ class TextModality(Modality):
     @classmethod
     def transform_digest(cls, transform: TextTransform) -> bytes:
         vocab = sorted(transform.tokenizer.get_vocab().items(), key=lambda item: item[1])
-        return hashlib.sha256(json.dumps([transform.config(), vocab]).encode()).digest()
+        return hashlib.sha256(json.dumps([to_json(transform.config()), vocab], sort_keys=True).encode()).digest()
 
     @classmethod
     def tokenizer_defaults(cls, transform: TextTransform, tokenizer: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.positions import interpolate_positions
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities._augment import check_share
@@ -193,7 +194,7 @@ class SeriesSample:
 
 
 @dataclass
-class TimeSeriesTransform:
+class TimeSeriesTransform(Configurable):
     """``TimeSeries`` (or ``[C, T]``/``[T]`` array) → :class:`SeriesSample`.
 
     Args:
@@ -217,9 +218,6 @@ class TimeSeriesTransform:
     def __post_init__(self) -> None:
         if self.normalize == "dataset" and (self.mean is None or self.std is None):
             raise InputError("mean/std", "per-channel statistics for normalize='dataset'", None)
-
-    def config(self) -> dict:
-        return dict(self.__dict__)
 
     def __call__(self, series: TimeSeries | np.ndarray) -> SeriesSample:
         if not isinstance(series, TimeSeries):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.positions import interpolate_positions, interpolate_positions_2d
 from polymodal.errors import InputError
 from polymodal.modalities._augment import SpatialAugment
@@ -74,7 +75,7 @@ class VideoSample:
 
 
 @dataclass
-class VideoTransform:
+class VideoTransform(Configurable):
     """Frames ``[T, H, W, C]`` → normalised, resized, sampled :class:`VideoSample`.
 
     Args:
@@ -92,9 +93,6 @@ class VideoTransform:
     channels: int = 3
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
-
-    def config(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
     def __call__(self, frames: np.ndarray) -> VideoSample:
         frames = np.asarray(frames)

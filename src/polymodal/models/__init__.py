@@ -1,7 +1,7 @@
 """Assembled models, composed from tokenizers, encoders, fusions and heads passed in.
 
-Importing this package registers every built-in model in ``MODELS``; add each new model
-module to the imports below so that ``polymodal.load`` finds it.
+:data:`~polymodal.models.base.MODELS` fills itself on first use (its built-in modules are
+listed in ``models/base.py``; plugins add theirs through the ``polymodal.models`` group).
 """
 
 from polymodal.models.audio_model import AudioEncoderModel

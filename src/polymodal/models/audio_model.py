@@ -10,22 +10,34 @@ model preprocesses as it was trained. Parts: ``model.transform``, ``model.patch_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder
 from polymodal.errors import ConfigError
 from polymodal.modalities.audio import AudioBatch, AudioClip, AudioPatchTokenizer, AudioTransform, collate_audio
 from polymodal.tokens import Tokens
 
-__all__ = ["AudioEncoderModel"]
+__all__ = ["AudioEncoderConfig", "AudioEncoderModel"]
+
+
+class AudioEncoderConfig(Config):
+    """:class:`AudioEncoderModel`'s config: its parts' configs and the preprocessing."""
+
+    field_prefix: ClassVar[str] = "audio_encoder"
+
+    patch_embed: AudioPatchTokenizer.config_class  # type: ignore[valid-type]
+    encoder: EncoderConfig
+    preprocessing: AudioTransform.config_class  # type: ignore[valid-type]
+    distillation_token: bool = False
 
 
 @MODELS.register("audio_encoder")
@@ -65,25 +77,22 @@ class AudioEncoderModel(PretrainedModel):
         return self.encoder.dim
 
     # --- checkpoints ---------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        return {
-            "patch_embed": self.patch_embed.config(),
-            "encoder": self.encoder.config.to_dict(),
-            "preprocessing": self.transform.config(),
-            "distillation_token": self.dist_token is not None,
-        }
+    def config(self) -> AudioEncoderConfig:
+        return AudioEncoderConfig(
+            patch_embed=self.patch_embed.config(),
+            encoder=self.encoder.config,
+            preprocessing=self.transform.config(),
+            distillation_token=self.dist_token is not None,
+        )
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> AudioEncoderModel:
-        known = {"patch_embed", "encoder", "preprocessing", "distillation_token"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ConfigError("audio_encoder config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
+    def from_config(cls, config: AudioEncoderConfig | Mapping[str, Any], directory: Path | None = None) -> AudioEncoderModel:
+        c = validate_config(AudioEncoderConfig, config, "audio_encoder")
         return cls(
-            AudioPatchTokenizer(**config["patch_embed"]),
-            TransformerEncoder(EncoderConfig(**config["encoder"])),
-            transform=AudioTransform(**config["preprocessing"]),
-            distillation_token=bool(config.get("distillation_token", False)),
+            AudioPatchTokenizer.from_config(c.patch_embed),
+            TransformerEncoder.from_config(c.encoder),
+            transform=AudioTransform.from_config(c.preprocessing),
+            distillation_token=c.distillation_token,
         )
 
     # --- forward ---------------------------------------------------------------------------------

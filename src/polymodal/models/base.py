@@ -2,7 +2,8 @@
 
 A polymodal model folder holds
 
-- ``config.json``: ``{"model_type": ..., "polymodal_version": ..., "requires": [...], **model.config_dict()}``;
+- ``config.json``: ``{"model_type": ..., "polymodal_version": ..., "requires": [...], **model.config()}``
+  (the typed config dumped to JSON);
   the model's config includes its preprocessing (image size, mean/std, ...), so that
   :func:`load` predicts correctly with nothing else, and ``requires`` names the plugin
   distributions (name and version) whose registered parts the model uses;
@@ -18,7 +19,8 @@ interrupted save never leaves a folder that looks complete.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -29,6 +31,7 @@ from torch import nn
 from polymodal._version import __version__
 from polymodal._files import atomic_write, read_json, write_json
 from polymodal.checkpoints.io import CONFIG_NAME, WEIGHTS_NAME, LoadReport, apply_state_dict, find_weights, load_state_dict
+from polymodal.configurable import Config, to_json
 from polymodal.errors import CheckpointError, ConfigError, PolymodalError
 from polymodal.registry import Origin, Registry, origin_of
 
@@ -40,10 +43,6 @@ _BUILTIN_MODELS = tuple(
         "audio_model", "captioner", "dual_encoder", "file_classifier", "meta_transformer", "text_model", "vision_model",
     )
 )  # fmt: skip
-#: Model classes by ``model_type``; plugins add theirs through the ``polymodal.models`` group.
-MODELS: Registry[type[PretrainedModel]] = Registry(
-    "model_type", group="polymodal.models", builtins=_BUILTIN_MODELS, attribute="model_type"
-)
 # Keys of config.json that belong to the folder, not to the model's own config.
 # ("model_module" was written by versions before 0.2; it is ignored, never imported.)
 _FOLDER_KEYS = ("model_type", "polymodal_version", "requires", "model_module")
@@ -54,46 +53,63 @@ M = TypeVar("M", bound="PretrainedModel")
 class PretrainedModel(nn.Module):
     """Base of every polymodal model that can be saved and loaded by :func:`load`.
 
-    A subclass registers itself under its ``model_type`` and implements two methods::
+    A subclass registers itself under its ``model_type`` and implements the verb every
+    part answers (:mod:`polymodal.configurable`)::
+
+        class MyConfig(Config):
+            dim: int = 64
 
         @MODELS.register("my_model")
         class MyModel(PretrainedModel):
             def __init__(self, dim: int = 64) -> None: ...
-            def config_dict(self) -> dict: return {"dim": self.dim}      # JSON-able
+            def config(self) -> MyConfig: return MyConfig(dim=self.dim)
             @classmethod
-            def from_config(cls, config, directory=None): return cls(dim=config["dim"])
+            def from_config(cls, config, directory=None):
+                config = validate_config(MyConfig, config, "my_model")   # a Config or config.json's mapping
+                return cls(dim=config.dim)
 
-    ``from_config`` receives config.json's content (minus ``model_type`` and the version
-    fields) and, when loading from disk, the directory, so that a model can read the
-    assets its :meth:`save_assets` wrote (tokenizer files). Parameters are then filled by
-    :func:`load`; ``from_config`` need not initialise them carefully.
+    ``from_config`` receives a config or config.json's content (minus ``model_type`` and
+    the version fields) and, when loading from disk, the directory, so that a model can read
+    the assets its :meth:`save_assets` wrote (tokenizer files). Parameters are then filled
+    by :func:`load`; ``from_config`` need not initialise them carefully. (A model of a
+    version before 0.3 that still defines ``config_dict`` is saved through it, with a
+    ``DeprecationWarning``.)
     """
 
     model_type: ClassVar[str] = ""  # set by MODELS.register
 
     # --- to implement --------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        """Everything ``from_config`` needs to rebuild this model (JSON-able), preprocessing included."""
-        raise NotImplementedError(f"{type(self).__name__}.config_dict")
+    def config(self) -> Config | Mapping[str, Any]:
+        """Everything ``from_config`` needs to rebuild this model, preprocessing included: a
+        typed :class:`~polymodal.configurable.Config` (or a JSON-able mapping of them)."""
+        legacy = getattr(self, "config_dict", None)
+        if legacy is not None:  # the verb of versions before 0.3
+            warnings.warn(f"{type(self).__name__}.config_dict is deprecated: name it config()", DeprecationWarning, stacklevel=2)
+            return legacy()
+        raise NotImplementedError(f"{type(self).__name__}.config")
 
     @classmethod
-    def from_config(cls: type[M], config: dict[str, Any], directory: Path | None = None) -> M:
-        """A model built from :meth:`config_dict`'s output (weights are loaded afterwards)."""
+    def from_config(cls: type[M], config: Config | Mapping[str, Any], directory: Path | None = None) -> M:
+        """A model built from :meth:`config`'s output or config.json's mapping (weights are loaded afterwards)."""
         raise NotImplementedError(f"{cls.__name__}.from_config")
 
     def save_assets(self, directory: Path) -> None:
         """Write extra files (tokenizer, vocabulary) beside the weights; none by default."""
 
     def parts(self) -> Iterable[Any]:
-        """Objects besides the submodules whose code the model needs (transforms, modality
-        entries), so that :meth:`requirements` finds the plugins that provide them."""
+        """Objects the model needs besides those it holds as attributes (which
+        :meth:`requirements` finds by itself), so that their plugins are recorded too."""
         return ()
 
     def requirements(self) -> list[Origin]:
-        """The plugin distributions whose code this model is built from (its own class, its
-        submodules' and :meth:`parts`' classes), sorted by name; polymodal's own are left out."""
+        """The plugin distributions whose code this model is built from, sorted by name.
+
+        Looked for in the classes of the model, of its submodules and of what they hold as
+        attributes (a transform, a modality entry, one level into dicts and lists), and of
+        :meth:`parts`; only distributions that declare polymodal entry points count.
+        """
         found: dict[str, Origin] = {}
-        for obj in (self, *self.modules(), *self.parts()):
+        for obj in (self, *self.modules(), *_held(self), *self.parts()):
             origin = origin_of(obj if isinstance(obj, type) else type(obj))
             if origin is not None:
                 found[origin.distribution] = origin
@@ -118,7 +134,7 @@ class PretrainedModel(nn.Module):
             "model_type": self.model_type,
             "polymodal_version": __version__,
             "requires": [origin.to_dict() for origin in self.requirements()],
-            **self.config_dict(),
+            **to_json(self.config()),
         }
         # config.json last: a directory with a config.json is a complete checkpoint.
         write_json(directory / CONFIG_NAME, config)
@@ -127,6 +143,26 @@ class PretrainedModel(nn.Module):
     def load_weights(self, path: str | Path, *, strict: bool = True) -> LoadReport:
         """Load a weights file (safetensors or safe pickle) into this model."""
         return apply_state_dict(self, load_state_dict(path), strict=strict, source=str(path))
+
+
+
+#: Model classes by ``model_type``; plugins add theirs through the ``polymodal.models`` group.
+MODELS: Registry[type[PretrainedModel]] = Registry(
+    "model_type", group="polymodal.models", builtins=_BUILTIN_MODELS, attribute="model_type", base=PretrainedModel
+)
+
+
+def _held(model: nn.Module) -> Iterator[Any]:
+    """Every plain attribute of every submodule, and the items of dict, list and tuple ones."""
+    for module in model.modules():
+        for key, value in vars(module).items():
+            if key.startswith("_"):  # torch's own bookkeeping (_parameters, _modules, hooks)
+                continue
+            yield value
+            if isinstance(value, dict):
+                yield from value.values()
+            elif isinstance(value, (list, tuple)):
+                yield from value
 
 
 def check_requirements(config: dict[str, Any], source: str) -> None:

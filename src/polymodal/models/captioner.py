@@ -11,14 +11,18 @@ and values lives in :mod:`polymodal.models.generation`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import model_validator
 from torch import Tensor, nn
 
+from polymodal._files import read_json, write_json
+from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder.block import Activation, Block
 from polymodal.encoder.init import init_transformer_weights_
@@ -30,12 +34,15 @@ from polymodal.objectives.base import ObjectiveOutput
 from polymodal.objectives.captioning import CaptioningLoss, teacher_forcing
 from polymodal.tokens import Tokens
 
-__all__ = ["CaptionerConfig", "Captioner", "CaptionerOutput"]
+__all__ = ["CaptionerConfig", "Captioner", "CaptionerOutput", "VOCABULARY_FILE"]
+
+VOCABULARY_FILE = "vocabulary.json"
 
 
-@dataclass
-class CaptionerConfig:
-    """Shape of :class:`Captioner` (defaults: a 6-layer, 512-wide decoder)."""
+class CaptionerConfig(Config):
+    """Shape of :class:`Captioner` (defaults: a 6-layer, 512-wide decoder); the model's config."""
+
+    field_prefix: ClassVar[str] = "captioner"
 
     vocab_size: int
     dim: int = 512
@@ -54,16 +61,15 @@ class CaptionerConfig:
     bos_id: int = 1
     eos_id: int = 2
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check_shape(self) -> CaptionerConfig:
         for name in ("vocab_size", "dim", "depth", "num_heads", "max_length"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if value <= 0:
                 raise ConfigError(f"captioner.{name}", "a positive integer", repr(value))
         if self.dim % self.num_heads:
             raise ConfigError("captioner.num_heads", f"a divisor of dim={self.dim}", repr(self.num_heads))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        return self
 
 
 @dataclass
@@ -129,19 +135,23 @@ class Captioner(PretrainedModel):
         return {"pos_embed.pos_embed"}
 
     # --- saving and loading (polymodal.load) ----------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        vocabulary = None if self.vocabulary is None else self.vocabulary.to_dict()
-        return {"captioner": self.config.to_dict(), "vocabulary": vocabulary}
+    # self.config (a CaptionerConfig) is the model's config: captioner.config() returns it.
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> Captioner:
-        body = dict(config.get("captioner") or {})
-        known = {f.name for f in fields(CaptionerConfig)}
-        unknown = sorted(set(body) - known)
-        if unknown:
-            raise ConfigError("captioner", f"keys among {sorted(known)}", unknown)
-        vocabulary = config.get("vocabulary")
-        return cls(CaptionerConfig(**body), None if vocabulary is None else WordVocabulary.from_dict(vocabulary))
+    def from_config(cls, config: CaptionerConfig | Mapping[str, Any], directory: Path | None = None) -> Captioner:
+        """The decoder; its vocabulary is read from ``directory``'s ``vocabulary.json`` when there."""
+        vocabulary = None
+        if isinstance(config, Mapping) and "captioner" in config:  # written before 0.3: vocabulary inline
+            vocabulary = config.get("vocabulary")
+            config = config["captioner"]
+        elif directory is not None and (Path(directory) / VOCABULARY_FILE).is_file():
+            vocabulary = read_json(Path(directory) / VOCABULARY_FILE)
+        c = validate_config(CaptionerConfig, config, "captioner")
+        return cls(c, None if vocabulary is None else WordVocabulary.from_dict(vocabulary))
+
+    def save_assets(self, directory: Path) -> None:
+        if self.vocabulary is not None:
+            write_json(Path(directory) / VOCABULARY_FILE, self.vocabulary.to_dict())
 
     def decode(
         self, input_ids: Tensor, context: Tokens, caches: DecoderCaches | None = None, *, last_only: bool = False

@@ -8,23 +8,37 @@ cosine similarities are scaled by ``exp(logit_scale)`` (initialised at ``log(1 /
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.errors import ConfigError
 from polymodal.modalities.image import ImageBatch
 from polymodal.modalities.text import TextBatch
-from polymodal.models.text_model import TextEncoderModel
-from polymodal.models.vision_model import VisionEncoderModel
+from polymodal.models.text_model import TextEncoderConfig, TextEncoderModel
+from polymodal.models.vision_model import VisionEncoderConfig, VisionEncoderModel
 
-__all__ = ["DualEncoder", "DualEncoderOutput"]
+__all__ = ["DualEncoder", "DualEncoderConfig", "DualEncoderOutput"]
+
+
+class DualEncoderConfig(Config):
+    """:class:`DualEncoder`'s config: both towers' configs and the projections."""
+
+    field_prefix: ClassVar[str] = "dual_encoder"
+
+    text: TextEncoderConfig
+    vision: VisionEncoderConfig
+    projection_dim: int = Field(gt=0)
+    projection_bias: bool = False
+    logit_scale_init: float = math.log(1 / 0.07)
 
 
 @dataclass
@@ -81,27 +95,24 @@ class DualEncoder(PretrainedModel):
         return {"logit_scale"}
 
     # --- checkpoints ---------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text.config_dict(),
-            "vision": self.vision.config_dict(),
-            "projection_dim": self.projection_dim,
-            "projection_bias": self.projection_bias,
-            "logit_scale_init": self.logit_scale_init,
-        }
+    def config(self) -> DualEncoderConfig:
+        return DualEncoderConfig(
+            text=self.text.config(),
+            vision=self.vision.config(),
+            projection_dim=self.projection_dim,
+            projection_bias=self.projection_bias,
+            logit_scale_init=self.logit_scale_init,
+        )
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> DualEncoder:
-        known = {"text", "vision", "projection_dim", "projection_bias", "logit_scale_init"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ConfigError("dual_encoder config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
+    def from_config(cls, config: DualEncoderConfig | Mapping[str, Any], directory: Path | None = None) -> DualEncoder:
+        c = validate_config(DualEncoderConfig, config, "dual_encoder")
         return cls(
-            TextEncoderModel.from_config(config["text"], directory),
-            VisionEncoderModel.from_config(config["vision"], directory),
-            int(config["projection_dim"]),
-            projection_bias=bool(config.get("projection_bias", False)),
-            logit_scale_init=float(config.get("logit_scale_init", math.log(1 / 0.07))),
+            TextEncoderModel.from_config(c.text, directory),
+            VisionEncoderModel.from_config(c.vision, directory),
+            c.projection_dim,
+            projection_bias=c.projection_bias,
+            logit_scale_init=c.logit_scale_init,
         )
 
     def save_assets(self, directory: Path) -> None:

@@ -194,8 +194,7 @@ class FileClassifier(PretrainedModel):
         """``spec`` with the options the model and the transform decide filled in."""
         field = f"tokenizers.{stream}.options"
         if built is not None:  # it came with the encoder: record its shape so that a reload rebuilds it
-            config = getattr(built, "config", None)
-            options = {k: v for k, v in config.to_dict().items() if k != "dim"} if hasattr(config, "to_dict") else dict(spec.options)
+            options = {k: v for k, v in built.config().model_dump(mode="json").items() if k != "dim"}
             return TokenizerSpec(spec.name, options)
         if "dim" in spec.options:
             raise ConfigError(f"{field}.dim", f"unset (a tokenizer's width is the model's dim, {self.dim})", spec.options["dim"])
@@ -231,18 +230,18 @@ class FileClassifier(PretrainedModel):
         return list(self.specs)
 
     # --- checkpoint --------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         return {
             "classes": self.classes,
-            "tokenizers": {name: spec.to_dict() for name, spec in self.tokenizer_specs.items()},
+            "tokenizers": {name: spec.config() for name, spec in self.tokenizer_specs.items()},
             "transforms": {name: transform.config() for name, transform in self.transforms.items()},
             "fusion": self.fusion_name,
             "dim": self.dim,
             "num_heads": self.num_heads,
             "fusion_options": self.fusion_options,
             "modality_dropout": self.modality_dropout,
-            "encoder": None if self.encoder_config is None else self.encoder_config.to_dict(),
-            "encoder_lora": None if self.encoder_lora is None else self.encoder_lora.to_dict(),
+            "encoder": self.encoder_config,
+            "encoder_lora": self.encoder_lora,
             "freeze_encoder": self.freeze_encoder,
             "embeddings": self.embedding_streams,
         }

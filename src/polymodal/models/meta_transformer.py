@@ -23,20 +23,37 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, TransformerEncoder, masked_mean
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities.base import TokenizerSpec
-from polymodal.models.text_model import TextEncoderModel
+from polymodal.models.text_model import TextEncoderConfig, TextEncoderModel
 from polymodal.tokens import Tokens
 
-__all__ = ["MetaTransformer", "MetaTransformerOutput"]
+__all__ = ["MetaTransformer", "MetaTransformerConfig", "MetaTransformerOutput"]
+
+
+class MetaTransformerConfig(Config):
+    """:class:`MetaTransformer`'s config: the text model's, each modality's tokenizer and
+    preprocessing options, the zero-shot classes and templates."""
+
+    field_prefix: ClassVar[str] = "meta_transformer"
+
+    text: TextEncoderConfig
+    tokenizers: dict[str, TokenizerSpec]
+    shared_encoder: Literal["pretrained", "random"] = "pretrained"
+    init_temperature: float = 0.07
+    preprocessing: dict[str, dict[str, Any]] = {}
+    class_names: list[str] = []
+    templates: dict[str, list[str]] = {}
+    token_norm: bool = True
 
 # CLIP clamps the logit scale at 100 so that the logits cannot grow without bound.
 MAX_LOG_SCALE = math.log(100.0)
@@ -110,7 +127,7 @@ class MetaTransformer(PretrainedModel):
         self.shared_encoder_kind = shared_encoder
         if shared_encoder == "random":
             # Same shape and behaviour, fresh truncated-normal weights; frozen like the pretrained one.
-            self.random_encoder = TransformerEncoder(EncoderConfig(**text_model.encoder.config.to_dict())).freeze()
+            self.random_encoder = TransformerEncoder(text_model.encoder.config).freeze()
         else:
             self.random_encoder = None
         self.specs = {name: spec for name, spec in sorted(tokenizers.items())}
@@ -199,28 +216,31 @@ class MetaTransformer(PretrainedModel):
         return self.encode_modality("audio", batch)
 
     # --- checkpoints -------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text.config_dict(),
-            "tokenizers": {name: spec.to_dict() for name, spec in self.specs.items()},
-            "shared_encoder": self.shared_encoder_kind,
-            "init_temperature": self.init_temperature,
-            "preprocessing": self.preprocessing,
-            "class_names": self.class_names,
-            "templates": self.templates,
-            "token_norm": self.token_norm,
-        }
+    def config(self) -> MetaTransformerConfig:
+        return MetaTransformerConfig(
+            text=self.text.config(),
+            tokenizers=self.specs,
+            shared_encoder=self.shared_encoder_kind,
+            init_temperature=self.init_temperature,
+            preprocessing=self.preprocessing,
+            class_names=self.class_names,
+            templates=self.templates,
+            token_norm=self.token_norm,
+        )
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> MetaTransformer:
-        config = dict(config)
-        known = {"text", "tokenizers", "shared_encoder", "init_temperature", "preprocessing", "class_names", "templates", "token_norm"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ConfigError("meta_transformer config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
-        text = TextEncoderModel.from_config(config.pop("text"), directory)
-        specs = {name: TokenizerSpec(**spec) for name, spec in config.pop("tokenizers").items()}
-        return cls(text, specs, **config)
+    def from_config(cls, config: MetaTransformerConfig | Mapping[str, Any], directory: Path | None = None) -> MetaTransformer:
+        c = validate_config(MetaTransformerConfig, config, "meta_transformer")
+        return cls(
+            TextEncoderModel.from_config(c.text, directory),
+            c.tokenizers,
+            shared_encoder=c.shared_encoder,
+            init_temperature=c.init_temperature,
+            preprocessing=c.preprocessing,
+            class_names=c.class_names,
+            templates=c.templates,
+            token_norm=c.token_norm,
+        )
 
     def save_assets(self, directory: Path) -> None:
         self.text.save_assets(directory)

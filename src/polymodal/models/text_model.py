@@ -12,20 +12,21 @@ every modality, as Meta-Transformer does:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder, masked_mean
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities.text import TextBatch, TextTokenizer, TextTokenizerConfig, TextTransform
 
-__all__ = ["TextEncoderModel", "Pooling", "POOLINGS"]
+__all__ = ["TextEncoderConfig", "TextEncoderModel", "Pooling", "POOLINGS"]
 
 Pooling = Literal["mean", "cls", "pooler", "last"]
 
@@ -42,6 +43,21 @@ POOLINGS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "pooler": lambda hidden, mask: hidden[:, 0],  # then dense + tanh (BERT's pooler)
     "last": _last_real,  # CLIP text: the EOS token
 }
+
+
+class TextEncoderConfig(Config):
+    """:class:`TextEncoderModel`'s config: embeddings, encoder, pooling and the text
+    transform's options (its vocabulary is an asset beside config.json)."""
+
+    field_prefix: ClassVar[str] = "text_encoder"
+
+    embeddings: TextTokenizerConfig
+    encoder: EncoderConfig
+    pooling: Pooling = "mean"
+    pooler: bool = False
+    causal: bool = False
+    normalize: bool = False
+    text: TextTransform.config_class | None = None  # type: ignore[valid-type]
 
 
 @MODELS.register("text_encoder")
@@ -97,33 +113,34 @@ class TextEncoderModel(PretrainedModel):
         return self.text_transform
 
     # --- checkpoints ---------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        return {
-            "embeddings": self.embeddings.config.to_dict(),
-            "encoder": self.encoder.config.to_dict(),
-            "pooling": self.pooling,
-            "pooler": self.pooler is not None,
-            "causal": self.causal,
-            "normalize": self.normalize,
-            "text": None if self.text_transform is None else self.text_transform.config(),
-        }
+    def config(self) -> TextEncoderConfig:
+        return TextEncoderConfig(
+            embeddings=self.embeddings.config,
+            encoder=self.encoder.config,
+            pooling=self.pooling,
+            pooler=self.pooler is not None,
+            causal=self.causal,
+            normalize=self.normalize,
+            text=None if self.text_transform is None else self.text_transform.config(),
+        )
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> TextEncoderModel:
-        config = dict(config)
-        known = {"embeddings", "encoder", "pooling", "pooler", "causal", "normalize", "text"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ConfigError("text_encoder config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
-        text = config.pop("text", None)
+    def from_config(cls, config: TextEncoderConfig | Mapping[str, Any], directory: Path | None = None) -> TextEncoderModel:
+        """The model; its vocabulary (``tokenizer.json``) is read from ``directory`` when there."""
+        c = validate_config(TextEncoderConfig, config, "text_encoder")
         transform = None
-        if directory is not None and text is not None and TextTransform.available(directory):
-            transform = TextTransform.from_pretrained(directory, max_length=text.get("max_length"))
+        if directory is not None and c.text is not None and TextTransform.available(directory):
+            # A length the config does not set explicitly comes from the folder's own files.
+            max_length = c.text.max_length if "max_length" in c.text.model_fields_set else None
+            transform = TextTransform.from_pretrained(directory, max_length=max_length)
         return cls(
-            TextTokenizer(TextTokenizerConfig(**config.pop("embeddings"))),
-            TransformerEncoder(EncoderConfig(**config.pop("encoder"))),
+            TextTokenizer.from_config(c.embeddings),
+            TransformerEncoder.from_config(c.encoder),
             text_transform=transform,
-            **config,
+            pooling=c.pooling,
+            pooler=c.pooler,
+            causal=c.causal,
+            normalize=c.normalize,
         )
 
     def save_assets(self, directory: Path) -> None:

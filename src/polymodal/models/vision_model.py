@@ -9,20 +9,33 @@ was trained. Parts: ``model.transform``, ``model.patch_embed``, ``model.encoder`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder
 from polymodal.errors import ConfigError
 from polymodal.modalities.image import ImageBatch, ImageTransform, PatchTokenizer, collate_images
 
-__all__ = ["VisionEncoderModel"]
+__all__ = ["VisionEncoderConfig", "VisionEncoderModel"]
+
+
+class VisionEncoderConfig(Config):
+    """:class:`VisionEncoderModel`'s config: its parts' configs and the preprocessing."""
+
+    field_prefix: ClassVar[str] = "vision_encoder"
+
+    patch_embed: PatchTokenizer.config_class  # type: ignore[valid-type]
+    encoder: EncoderConfig
+    preprocessing: ImageTransform.config_class  # type: ignore[valid-type]
+    pooler: bool = False
+    use_pooler: bool = False
 
 
 @MODELS.register("vision_encoder")
@@ -62,27 +75,24 @@ class VisionEncoderModel(PretrainedModel):
         return self.encoder.dim
 
     # --- checkpoints ---------------------------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        return {
-            "patch_embed": self.patch_embed.config(),
-            "encoder": self.encoder.config.to_dict(),
-            "preprocessing": self.transform.config(),
-            "pooler": self.pooler is not None,
-            "use_pooler": self.use_pooler,
-        }
+    def config(self) -> VisionEncoderConfig:
+        return VisionEncoderConfig(
+            patch_embed=self.patch_embed.config(),
+            encoder=self.encoder.config,
+            preprocessing=self.transform.config(),
+            pooler=self.pooler is not None,
+            use_pooler=self.use_pooler,
+        )
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> VisionEncoderModel:
-        known = {"patch_embed", "encoder", "preprocessing", "pooler", "use_pooler"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ConfigError("vision_encoder config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
+    def from_config(cls, config: VisionEncoderConfig | Mapping[str, Any], directory: Path | None = None) -> VisionEncoderModel:
+        c = validate_config(VisionEncoderConfig, config, "vision_encoder")
         return cls(
-            PatchTokenizer(**config["patch_embed"]),
-            TransformerEncoder(EncoderConfig(**config["encoder"])),
-            transform=ImageTransform(**config["preprocessing"]),
-            pooler=bool(config.get("pooler", False)),
-            use_pooler=bool(config.get("use_pooler", False)),
+            PatchTokenizer.from_config(c.patch_embed),
+            TransformerEncoder.from_config(c.encoder),
+            transform=ImageTransform.from_config(c.preprocessing),
+            pooler=c.pooler,
+            use_pooler=c.use_pooler,
         )
 
     # --- forward ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ OBJECTIVES: Registry[type] = Registry(
     builtins=tuple(
         f"polymodal.objectives.{m}" for m in ("captioning", "classification", "contrastive", "masked_patch", "matching", "mlm")
     ),
+    base=nn.Module,
 )
 
 

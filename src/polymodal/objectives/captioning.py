@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import ConfigError, InputError
 from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput
 
@@ -32,7 +33,7 @@ def teacher_forcing(tokens: Tensor, pad_id: int) -> tuple[Tensor, Tensor]:
 
 
 @OBJECTIVES.register("captioning")
-class CaptioningLoss(nn.Module):
+class CaptioningLoss(Configurable, nn.Module):
     """Token-level cross-entropy over ``[B, T, V]`` logits, padding ignored.
 
     Args:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import InputError
 from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput
 
@@ -18,7 +19,7 @@ __all__ = ["ClassificationLoss", "RegressionLoss"]
 
 
 @OBJECTIVES.register("classification")
-class ClassificationLoss(nn.Module):
+class ClassificationLoss(Configurable, nn.Module):
     """Cross-entropy (``multi_label=False``) or per-class BCE (``multi_label=True``).
 
     Inputs:
@@ -52,7 +53,7 @@ class ClassificationLoss(nn.Module):
 
 
 @OBJECTIVES.register("regression")
-class RegressionLoss(nn.Module):
+class RegressionLoss(Configurable, nn.Module):
     """Mean squared error of ``[B, K]`` predictions; metric ``mae``."""
 
     def forward(self, predictions: Tensor, targets: Tensor) -> ObjectiveOutput:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import ConfigError, InputError
 from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput
 from polymodal.objectives.gather import gather_features
@@ -71,7 +72,7 @@ def info_nce(a: Tensor, b: Tensor, scale: Tensor | float) -> tuple[Tensor, Tenso
 
 
 @OBJECTIVES.register("infonce")
-class InfoNCELoss(nn.Module):
+class InfoNCELoss(Configurable, nn.Module):
     """CLIP's contrastive loss over any set of modalities, with a learnable temperature.
 
     Args:

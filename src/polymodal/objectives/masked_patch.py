@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.encoder.block import Block
 from polymodal.encoder.positions import LearnedPositions
 from polymodal.errors import ConfigError, InputError
@@ -94,7 +95,7 @@ class MaskedPatchOutput(ObjectiveOutput):
 
 
 @OBJECTIVES.register("masked_patch")
-class MaskedPatchModelling(nn.Module):
+class MaskedPatchModelling(Configurable, nn.Module):
     """MAE: encode visible tokens, decode every position, score the hidden ones.
 
     Args:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import InputError
 from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput
 from polymodal.tokens import Tokens
@@ -81,7 +82,7 @@ class MatchingOutput(ObjectiveOutput):
 
 
 @OBJECTIVES.register("matching")
-class MatchingLoss(nn.Module):
+class MatchingLoss(Configurable, nn.Module):
     """ALBEF's ITM: a binary head on the joint encoder, positives plus hard negatives.
 
     The loss owns only the binary head; the joint encoder belongs to the model and is

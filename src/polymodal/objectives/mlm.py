@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from polymodal.configurable import Configurable
 from polymodal.errors import ConfigError, InputError
 from polymodal.objectives.base import OBJECTIVES, ObjectiveOutput
 
@@ -95,7 +96,7 @@ def mask_tokens(
 
 
 @OBJECTIVES.register("mlm")
-class MLMLoss(nn.Module):
+class MLMLoss(Configurable, nn.Module):
     """Cross-entropy on the chosen positions (labels ``-100`` elsewhere).
 
     Inputs:

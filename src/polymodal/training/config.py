@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
+
+from polymodal.configurable import StrictModel, parse_section, show_value
 
 from polymodal.errors import ConfigError
 
@@ -33,12 +35,6 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class StrictModel(BaseModel):
-    """Base of every config section: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
 class OptimizerConfig(StrictModel):
@@ -114,87 +110,6 @@ class RunConfig(StrictModel):
     logging: LoggingConfig = LoggingConfig()
 
 
-# --- errors ------------------------------------------------------------------------------
-
-_EXPECTED = {
-    "missing": "a value (the key is required)",
-    "int_parsing": "an integer",
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "tuple_type": "a list",
-    "list_type": "a list",
-}
-
-
-def _expected(error: Mapping[str, Any]) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "greater_than":
-        return "a positive number" if ctx.get("gt") == 0 else f"a number greater than {ctx.get('gt')}"
-    if kind == "greater_than_equal":
-        return "a non-negative number" if ctx.get("ge") == 0 else f"a number ≥ {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"a number ≤ {ctx.get('le')}"
-    if kind == "literal_error":
-        return f"one of {ctx.get('expected')}"
-    if kind == "extra_forbidden":
-        return "no such key"
-    if kind in _EXPECTED:
-        return _EXPECTED[kind]
-    return error["msg"][0].lower() + error["msg"][1:]
-
-
-def _config_error(exc: ValidationError, prefix: str, model: type[BaseModel]) -> ConfigError:
-    """The first validation error as a ConfigError with a dotted path; the rest in the hint."""
-    errors = exc.errors()
-    messages = []
-    for error in errors:
-        loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
-        path = ".".join([prefix, *loc] if prefix else loc) or prefix or "config"
-        got = error.get("input")
-        if error["type"] == "missing":
-            got = None
-        elif error["type"] == "extra_forbidden":
-            valid = _field_names(model, loc[:-1])
-            messages.append((path, f"a known key (valid: {', '.join(valid)})", "an unknown key"))
-            continue
-        messages.append((path, _expected(error), got))
-    path, expected, got = messages[0]
-    hint = None
-    if len(messages) > 1:
-        hint = "also: " + "; ".join(f"{p}: expected {e}" for p, e, _ in messages[1:])
-    shown = got if got is None or got == "an unknown key" else _show(got)
-    return ConfigError(path, expected, shown, hint=hint)
-
-
-def _show(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip() if value is not None else "null"
-
-
-def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
-    current: Any = model
-    for part in loc:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        current = field.annotation
-    return sorted(getattr(current, "model_fields", {}))
-
-
-def parse_section(model: type[M], data: Any, prefix: str = "") -> M:
-    """Validate ``data`` into ``model``; errors become :class:`ConfigError` under ``prefix``."""
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        raise _config_error(exc, prefix, model) from None
-
-
 # --- overrides and loading -----------------------------------------------------------------
 
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -212,7 +127,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(".".join(parts[: i + 1]), "a mapping to set a sub-key in", _show(child))
+                raise ConfigError(".".join(parts[: i + 1]), "a mapping to set a sub-key in", show_value(child))
             node = child
         node[parts[-1]] = value
     return raw

@@ -133,7 +133,7 @@ class TrainingTask:
 #: Training tasks by name. The recipes' tasks (digits-av, ...) and a user's own come in
 #: through the ``polymodal.tasks`` entry-point group, as any plugin's would.
 TASKS: Registry[type[TrainingTask]] = Registry(
-    "training task", group="polymodal.tasks", builtins=("polymodal.training.manifest_classifier",)
+    "training task", group="polymodal.tasks", builtins=("polymodal.training.manifest_classifier",), base=TrainingTask
 )
 
 

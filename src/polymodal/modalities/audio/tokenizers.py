@@ -77,17 +77,6 @@ class AudioPatchTokenizer(Tokenizer):
         self.time_patches = self.num_time_patches(max_frames)
         self.pos_embed = nn.Parameter(torch.randn(1, self.freq_patches * self.time_patches, dim) * 0.02)
 
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments (saved with a model's weights)."""
-        return {
-            "dim": self.dim,
-            "num_mel_bins": self.num_mel_bins,
-            "patch_size": self.patch_size,
-            "stride": self.stride,
-            "max_frames": self.max_frames,
-            "edge": self.edge,
-        }
-
     def num_time_patches(self, frames: int) -> int:
         if self.edge == "drop":
             return 1 + max(frames - self.patch_size, 0) // self.stride

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from polymodal.configurable import Configurable
 from polymodal._optional import require
 from polymodal.errors import InputError
 from polymodal.modalities._common import require_finite
@@ -70,7 +71,7 @@ def feature_stats(features: Iterable[Tensor], per_bin: bool = False) -> tuple[li
 
 
 @dataclass
-class AudioTransform:
+class AudioTransform(Configurable):
     """``AudioClip`` (or ``[T]``/``[C, T]`` array at ``sample_rate``) → :class:`AudioSample`.
 
     Args:
@@ -123,9 +124,6 @@ class AudioTransform:
             low_freq=self.low_freq,
             high_freq=self.high_freq,
         )
-
-    def config(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def waveform(self, clip: AudioClip | np.ndarray) -> np.ndarray:
         """Mono float64 ``[T]`` at ``sample_rate``."""

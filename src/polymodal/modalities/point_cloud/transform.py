@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from polymodal.configurable import Configurable
 from polymodal.errors import InputError
 from polymodal.modalities._common import lengths_to_mask, pad_sequences
 from polymodal.modalities.base import Batch
@@ -33,7 +34,7 @@ class PointSample:
 
 
 @dataclass
-class PointCloudTransform:
+class PointCloudTransform(Configurable):
     """``PointCloud`` (or ``[P, 3 + c]`` array) → :class:`PointSample`.
 
     Args:
@@ -48,9 +49,6 @@ class PointCloudTransform:
     normalize: bool = True
     max_points: int | None = None
     seed: int = 0
-
-    def config(self) -> dict:
-        return dict(self.__dict__)
 
     def __call__(self, cloud: PointCloud | np.ndarray) -> PointSample:
         if not isinstance(cloud, PointCloud):
