@@ -1,22 +1,28 @@
 """The ``polymodal`` command line: ``datasets | train | eval | predict | embed | convert | bench``.
 
 Each subcommand is one small function registered with its argument parser in
-:data:`COMMANDS`; errors that polymodal raises on purpose print as one clear line
-(exit status 2) instead of a traceback.
+:data:`COMMANDS`. Every failure prints one line, ``error: <culprit>: expected …, got …``,
+and exits non-zero (2; 130 when interrupted), never a traceback: polymodal's own errors,
+filesystem errors (named with the path), bad arguments, and anything unexpected (named as
+an internal error). ``--debug`` (anywhere on the line) or ``POLYMODAL_DEBUG=1`` shows the
+traceback instead, for a developer.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
 
-from polymodal.errors import PolymodalError
+from polymodal.errors import InputError, PolymodalError
 
 __all__ = ["main", "build_parser"]
 
@@ -39,7 +45,8 @@ def _run_config(run_dir: Path):
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise PolymodalError(f"{run_dir}: expected a run directory with config.yaml (made by `polymodal train`)")
+        got = "no such folder" if not Path(run_dir).exists() else ("a file" if not Path(run_dir).is_dir() else "a folder without config.yaml")
+        raise InputError(str(run_dir), "a run directory with config.yaml (made by `polymodal train`)", got)
     return load_config(path, [f"output_dir={run_dir}"])
 
 
@@ -50,15 +57,53 @@ def _task_for(run_dir: Path):
     return get_task(config.task)(config)
 
 
-def _group_by_modality(paths: Sequence[str]) -> dict[str, list[Path]]:
+def _group_by_modality(paths: Sequence[str], failed: dict[int, PolymodalError]) -> dict[str, list[int]]:
+    """File indices by modality; a file that is missing or of no known type goes to ``failed``."""
     import polymodal.modalities as modalities
 
-    groups: dict[str, list[Path]] = {}
-    for path in paths:
-        if not Path(path).is_file():
-            raise PolymodalError(f"{path}: expected an existing file")
-        groups.setdefault(modalities.modality_for_file(path).name, []).append(Path(path))
+    groups: dict[str, list[int]] = {}
+    for index, path in enumerate(paths):
+        try:
+            if not Path(path).is_file():
+                raise InputError(str(path), "an existing file", "a folder" if Path(path).is_dir() else "no such file")
+            groups.setdefault(modalities.modality_for_file(path).name, []).append(index)
+        except InputError as exc:
+            failed[index] = exc
     return groups
+
+
+def _per_file(run: Callable[[list[Path]], list], paths: list[Path]) -> tuple[list, dict[int, PolymodalError]]:
+    """``run(paths)``, one result per path; when a file's input is bad (:class:`InputError`),
+    the list is bisected so that every good file still gets its result and every bad one
+    its own error. Errors about the model itself (a damaged checkpoint) stop everything."""
+    try:
+        return list(run(paths)), {}
+    except InputError as exc:
+        if len(paths) == 1:
+            return [None], {0: exc}
+    half = len(paths) // 2
+    left, left_failed = _per_file(run, paths[:half])
+    right, right_failed = _per_file(run, paths[half:])
+    return left + right, {**left_failed, **{half + i: e for i, e in right_failed.items()}}
+
+
+def _run_files(task, method: str, run_dir: Path, files: Sequence[str]) -> tuple[list, dict[int, PolymodalError]]:
+    """``task.<method>`` over ``files`` grouped by modality: results and errors by file index."""
+    failed: dict[int, PolymodalError] = {}
+    results: list = [None] * len(files)
+    for modality, indices in _group_by_modality(files, failed).items():
+        paths = [Path(files[i]) for i in indices]
+        out, errors = _per_file(lambda chunk, m=modality: getattr(task, method)(run_dir, m, chunk), paths)
+        for position, index in enumerate(indices):
+            if position in errors:
+                failed[index] = errors[position]
+            else:
+                results[index] = out[position]
+    return results, failed
+
+
+def _error_line(message: str) -> str:
+    return "error: " + " ".join(str(message).split())
 
 
 # --- datasets --------------------------------------------------------------------------------
@@ -107,7 +152,12 @@ def _train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="YAML run config")
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, values parsed as YAML")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint in output_dir")
+    mode.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the run in output_dir (kept until the new run has written its first checkpoint)",
+    )
     p.set_defaults(func=_train_run)
 
 
@@ -118,7 +168,7 @@ def _train_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     info = setup_distributed()
     try:
-        result = Trainer(config, resume=args.resume, dist=info).fit()
+        result = Trainer(config, resume=args.resume, overwrite=args.overwrite, dist=info).fit()
     finally:
         teardown_distributed()
     if info.is_main:
@@ -163,15 +213,22 @@ def _predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _predict_run(args: argparse.Namespace) -> int:
+    """One line per file, in the order given: its prediction on stdout, or its error on stderr."""
     task = _task_for(args.run_dir)
-    for modality, paths in _group_by_modality(args.files).items():
-        for pred in task.predict(args.run_dir, modality, paths):
+    results, failed = _run_files(task, "predict", args.run_dir, args.files)
+    for index, path in enumerate(args.files):
+        if index in failed:
             if args.json:
-                print(json.dumps({"file": pred.path, "label": pred.label, "probability": pred.probability, "top": pred.top[: args.top]}))
-            else:
-                alts = ", ".join(f"{label} {p:.2f}" for label, p in pred.top[1 : args.top])
-                print(f"{pred.path}: {pred.label} ({pred.probability:.2f})" + (f"  [{alts}]" if alts else ""))
-    return 0
+                print(json.dumps({"file": path, "label": None, "error": str(failed[index])}))
+            print(_error_line(str(failed[index])), file=sys.stderr)
+            continue
+        pred = results[index]
+        if args.json:
+            print(json.dumps({"file": pred.path, "label": pred.label, "probability": pred.probability, "top": pred.top[: args.top]}))
+        else:
+            alts = ", ".join(f"{label} {p:.2f}" for label, p in pred.top[1 : args.top])
+            print(f"{pred.path}: {pred.label} ({pred.probability:.2f})" + (f"  [{alts}]" if alts else ""))
+    return 2 if failed else 0
 
 
 @command("embed")
@@ -183,25 +240,47 @@ def _embed(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", type=Path, help="run directory written by `polymodal train`")
     p.add_argument("files", nargs="+", help="input files")
-    p.add_argument("--out", required=True, type=Path, help="output .npy file ([len(files), D] float32)")
+    p.add_argument(
+        "--out", required=True, type=Path,
+        help="output .npy file ([len(files), D] float32), written only when every file was embedded",
+    )
     p.set_defaults(func=_embed_run)
 
 
 def _embed_run(args: argparse.Namespace) -> int:
+    """All rows or none: a matrix whose rows silently skipped a file would not match the file list."""
     import numpy as np
     import torch
 
+    from polymodal._files import atomic_write
+
+    _check_writable(args.out)
     task = _task_for(args.run_dir)
-    groups = _group_by_modality(args.files)
-    rows: dict[Path, torch.Tensor] = {}
-    for modality, paths in groups.items():
-        for path, row in zip(paths, task.embed(args.run_dir, modality, paths)):
-            rows[path] = row
-    matrix = torch.stack([rows[Path(f)] for f in args.files]).float().numpy()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, matrix)
+    results, failed = _run_files(task, "embed", args.run_dir, args.files)
+    if failed:
+        for index in sorted(failed):
+            print(_error_line(str(failed[index])), file=sys.stderr)
+        return 2
+    matrix = torch.stack(results).float().numpy()
+    if not np.isfinite(matrix).all():
+        rows = [args.files[i] for i in np.flatnonzero(~np.isfinite(matrix).all(axis=1))[:3]]
+        raise PolymodalError(
+            f"{args.run_dir}/model: expected finite embeddings, got NaN or inf for {', '.join(rows)} "
+            "(damaged weights or a diverged run); nothing written"
+        )
+    atomic_write(args.out, lambda f: np.save(f, matrix))
     print(f"wrote {matrix.shape[0]}×{matrix.shape[1]} embeddings to {args.out}")
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before the work when ``path``'s folder cannot take a file (a file in the way, read-only)."""
+    parent = Path(path).parent
+    if Path(path).is_dir():
+        raise InputError(str(path), "a file path to write", "a folder")
+    parent.mkdir(parents=True, exist_ok=True)  # OSError (a file in the way, read-only) names the path
+    if not os.access(parent, os.W_OK):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
 
 
 # --- convert ---------------------------------------------------------------------------------
@@ -255,24 +334,79 @@ def _bench_run(args: argparse.Namespace) -> int:
 
 
 # --- entry point -----------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line answered in one ``error:`` line (status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, _error_line(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="polymodal",
         description="polymodal: one transformer framework for every modality.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error (also POLYMODAL_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for add in COMMANDS.values():
         add(sub)
     return parser
 
 
+def _debug(argv: list[str]) -> tuple[list[str], bool]:
+    debug = os.environ.get("POLYMODAL_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    if "--debug" in argv:
+        argv = [a for a in argv if a != "--debug"]
+        debug = True
+    return argv, debug
+
+
+_OS_EXPECTED = {
+    errno.ENOENT: "an existing path",
+    errno.ENOTDIR: "a folder (a file is in the way)",
+    errno.EISDIR: "a file (it is a folder)",
+    errno.EEXIST: "a path that does not exist yet",
+    errno.EACCES: "a path polymodal may write to",
+    errno.EPERM: "a path polymodal may write to",
+    errno.EROFS: "a writable filesystem",
+    errno.ENOSPC: "free space on the disk",
+    errno.EDQUOT: "free space in the disk quota",
+}
+
+
+def _os_error_line(exc: OSError) -> str:
+    path = exc.filename if exc.filename is not None else "file system"
+    expected = _OS_EXPECTED.get(exc.errno or 0, "a usable path")
+    return _error_line(f"{path}: expected {expected}, got {exc.strerror or type(exc).__name__}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure is one ``error:`` line and a non-zero exit status."""
+    argv, debug = _debug(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except PolymodalError as exc:
-        return _fail(str(exc))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        if isinstance(exc, PolymodalError):
+            print(_error_line(str(exc)), file=sys.stderr)
+        elif isinstance(exc, OSError) and not isinstance(exc, ImportError):
+            print(_os_error_line(exc), file=sys.stderr)
+        elif isinstance(exc, MemoryError):
+            print("error: memory: expected an input that fits in memory, got MemoryError", file=sys.stderr)
+        else:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            print(
+                _error_line(
+                    f"internal error: expected no {type(exc).__name__} ({exc}) at {Path(where.filename).name}:{where.lineno}; "
+                    "please report it with the output of --debug"
+                ),
+                file=sys.stderr,
+            )
+        return 2

@@ -48,6 +48,7 @@ from polymodal.modalities.text import TextTransform
 from polymodal.modalities.base import TokenizerSpec
 from polymodal.training.config import RunConfig, StrictModel
 from polymodal.objectives.base import ObjectiveOutput
+from polymodal.training.sanity import check_labels
 from polymodal.training.tasks import TASKS, IndexedData, Prediction, TrainingTask
 
 __all__ = ["ManifestClassifierTask"]
@@ -123,6 +124,7 @@ class ManifestClassifierTask(TrainingTask):
         self._manifest: Manifest | None = None
         self._transforms: dict[str, Any] | None = None
         self._eval: _Samples | None = None
+        self._train: _Samples | None = None
 
     # --- data ---------------------------------------------------------------------------------
     @property
@@ -185,7 +187,27 @@ class ManifestClassifierTask(TrainingTask):
         return _Samples(dataset)
 
     def train_data(self) -> IndexedData:
-        return self._samples(self.data_config.train_split)
+        self._train = self._samples(self.data_config.train_split)
+        return self._train
+
+    @property
+    def eval_split(self) -> str | None:
+        return self.data_config.eval_split
+
+    def check_data(self) -> None:
+        """The eval split exists and holds samples; the training labels make sense (:mod:`.sanity`);
+        model selection never uses a split named ``test``."""
+        split, best = self.data_config.eval_split, self.config.training.checkpoint.best_metric
+        if split is not None and split.lower() == "test" and best:
+            raise ConfigError("data.eval_split", "a validation split to choose the best checkpoint on (never test)", repr(split))
+        if split is not None:
+            self._eval = self._samples(split)
+        train = self._train if self._train is not None else self._samples(self.data_config.train_split)
+        self.warnings += check_labels(
+            [int(item["label"]) for item in train.items],
+            None if self._eval is None else [int(item["label"]) for item in self._eval.items],
+            list(self.manifest.classes or ()), train_split=self.data_config.train_split, eval_split=split,
+        )
 
     # --- model --------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:

@@ -81,6 +81,18 @@ class TrainingTask:
         self.config = config
         self.model_config = parse_section(self.ModelConfig, config.model, "model")
         self.data_config = parse_section(self.DataConfig, config.data, "data")
+        # What check_data found worth telling the user (printed, and kept in metrics.json and report.md).
+        self.warnings: list[str] = []
+
+    @property
+    def eval_split(self) -> str | None:
+        """The name of the split :meth:`evaluate` scores (model selection uses it), if it has one."""
+        return None
+
+    def check_data(self) -> None:
+        """Load and check what evaluation will need, after :meth:`train_data`, so that a bad
+        data config fails before the run writes anything rather than at its first evaluation.
+        Append to :attr:`warnings` what the user should hear of (a class never trained on)."""
 
     @classmethod
     def validate_config(cls, config: RunConfig) -> None:
