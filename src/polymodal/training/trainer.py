@@ -185,7 +185,7 @@ class Trainer:
     def _fit(self, task, model, data, sampler, optimizer, scheduler, ema, micro, previous: PreviousRun) -> TrainResult:
         cfg, tcfg, info = self.config, self.config.training, self.dist
         step, elapsed_before, best = 0, 0.0, None
-        resumed_from = None
+        resumed_from, resumed_loss = None, float("nan")
         latest = newest_intact(self.ckpt_dir, warn=self._say) if self.resume else None
         if latest is not None:
             state = load_checkpoint(latest, model, map_location=info.device)
@@ -198,6 +198,7 @@ class Trainer:
                     raise CheckpointError(f"{latest.path}: ema", "the EMA weights (training.ema_decay is set)", "a checkpoint without them")
                 ema.load_state_dict(state["ema"])
             step, elapsed_before = int(state["step"]), float(state.get("elapsed", 0.0))
+            resumed_loss = float(state.get("loss", float("nan")))
             best = state.get("best")
             resumed_from = step
             if info.is_main:
@@ -226,7 +227,7 @@ class Trainer:
 
         def checkpoint(at: int, elapsed: float) -> None:
             if info.is_main:
-                extra = {"elapsed": elapsed, "best": best}
+                extra = {"elapsed": elapsed, "best": best, "loss": loss_value}
                 if ema is not None:
                     extra["ema"] = ema.state_dict()
                 save_checkpoint(self.ckpt_dir, at, model, self._trainer_state(optimizer, scheduler, sampler, extra))
@@ -235,7 +236,7 @@ class Trainer:
             barrier(info)
 
         start = time.perf_counter()
-        loss_value = float("nan")
+        loss_value = resumed_loss  # a run resumed at its end reports the loss it ended with
         try:
             while step < tcfg.steps:
                 optimizer.zero_grad(set_to_none=True)
