@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +27,8 @@ __all__ = [
     "LoggingConfig",
     "RunConfig",
     "read_config",
+    "load_yaml",
+    "check_options",
     "parse_section",
     "apply_overrides",
     "config_to_yaml",
@@ -45,10 +47,11 @@ class OptimizerConfig(StrictModel):
     """AdamW with nanoGPT-style groups: only tensors with ≥ 2 dimensions decay."""
 
     name: Literal["adamw"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(1e-8, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    # Adam's moment decays: each in [0, 1), as torch.optim.AdamW requires.
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False)
 
 
 class ScheduleConfig(StrictModel):
@@ -79,10 +82,11 @@ class TrainingConfig(StrictModel):
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, gt=0)
     # Clip the global gradient norm to this; None disables clipping.
-    clip_grad_norm: float | None = Field(1.0, gt=0)
+    clip_grad_norm: float | None = Field(1.0, gt=0, allow_inf_nan=False)
     # bf16 autocast where the device supports it; master weights stay fp32.
     precision: Literal["fp32", "bf16"] = "fp32"
-    seed: int = 0
+    # torch, numpy and Python are all seeded from it: a 63-bit non-negative integer.
+    seed: int = Field(0, ge=0, lt=2**63)
     # Run the task's evaluation every N steps (needed for best_metric); None = never during training.
     eval_every: int | None = Field(None, gt=0)
     checkpoint: CheckpointConfig = CheckpointConfig()
@@ -139,8 +143,14 @@ def _expected(error: Mapping[str, Any]) -> str:
         return "a positive number" if ctx.get("gt") == 0 else f"a number greater than {ctx.get('gt')}"
     if kind == "greater_than_equal":
         return "a non-negative number" if ctx.get("ge") == 0 else f"a number ≥ {ctx.get('ge')}"
+    if kind == "too_short" or kind == "too_long":
+        return f"{ctx.get('min_length', ctx.get('max_length'))} values" if ctx.get("min_length") == ctx.get("max_length") else error["msg"]
     if kind == "less_than_equal":
         return f"a number ≤ {ctx.get('le')}"
+    if kind == "less_than":
+        return f"a number below {ctx.get('lt')}"
+    if kind == "finite_number":
+        return "a finite number"
     if kind == "literal_error":
         return f"one of {ctx.get('expected')}"
     if kind == "extra_forbidden":
@@ -204,9 +214,9 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         if not sep or not key.strip():
             raise ConfigError("override", "key.sub=value", repr(item))
         try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(key, "a YAML value", repr(text), hint=str(exc).splitlines()[0]) from None
+            value = load_yaml(text, key) if text != "" else ""
+        except ConfigError as exc:
+            raise ConfigError(key, "a YAML value", repr(text), hint=exc.hint) from None
         node = raw
         parts = key.strip().split(".")
         for i, part in enumerate(parts[:-1]):
@@ -218,6 +228,48 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     return raw
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping (YAML says keys are
+    unique; PyYAML silently keeps the last, so a config could say two things at once)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # keys merged in with '<<' may be overridden: that is what merging is for
+        key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+        try:
+            first = seen.get(key)
+        except TypeError:
+            raise ConfigError(f"{getattr(loader, 'source', 'config')}, line {line}", "a plain mapping key", type(key).__name__) from None
+        if first is not None:
+            raise ConfigError(
+                f"{getattr(loader, 'source', 'config')}, line {line}", "each key once per mapping (configs are strict)",
+                f"{key!r} again (first on line {first})",
+            )
+        seen[key] = line
+    return loader.construct_mapping_plain(node, deep=deep)
+
+
+_StrictLoader.construct_mapping_plain = yaml.SafeLoader.construct_mapping  # type: ignore[attr-defined]
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str, source: str = "config") -> Any:
+    """YAML ``text`` with the strict loader; errors are :class:`ConfigError` naming ``source``."""
+    loader = _StrictLoader(text)
+    loader.source = source  # type: ignore[attr-defined]
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "valid YAML", None, hint=" ".join(str(exc).split())) from None
+    except RecursionError:
+        raise ConfigError(source, "YAML nested less deeply", "nesting too deep") from None
+    finally:
+        loader.dispose()
+
+
 def read_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> RunConfig:
     """Read a YAML file (or take a dict), apply overrides and validate the run's own sections;
     :func:`polymodal.training.tasks.load_config` also validates the task's ``model``/``data``."""
@@ -226,17 +278,38 @@ def read_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str]
     else:
         path = Path(source)
         if not path.is_file():
-            raise ConfigError("config", "an existing YAML file", str(path))
+            got = "a folder" if path.is_dir() else "no such file"
+            raise ConfigError(str(path), "an existing YAML config file", got)
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(path), "valid YAML", None, hint=str(exc)) from None
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(str(path), "a UTF-8 text file", f"a byte 0x{exc.object[exc.start]:02x} that is not UTF-8 at offset {exc.start}") from None
+        raw = load_yaml(text, str(path)) or {}
         if not isinstance(raw, dict):
             raise ConfigError(str(path), "a mapping at the top level", type(raw).__name__)
     import copy
 
     raw = apply_overrides(copy.deepcopy(raw), overrides)
     return parse_section(RunConfig, raw)
+
+
+def check_options(target: Any, options: Mapping[str, Any], field: str, skip: Iterable[str] = ()) -> None:
+    """Raise :class:`ConfigError` at ``field.<key>`` for an option ``target`` (a class or
+    function) does not take, listing the ones it does; ``skip`` names arguments the caller
+    fills in itself (a tokenizer's ``dim``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in set(skip) and n != "self"]
+    for key in options:
+        if key not in known:
+            name = getattr(target, "__name__", str(target))
+            raise ConfigError(f"{field}.{key}", f"an option of {name} (one of {', '.join(known) or 'none'})", "an unknown option")
 
 
 def config_to_yaml(config: RunConfig) -> str:

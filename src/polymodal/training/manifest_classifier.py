@@ -46,7 +46,7 @@ from polymodal.evaluation.metrics import confusion_matrix, macro_f1
 from polymodal.models.file_classifier import FileClassifier, build_transforms
 from polymodal.modalities.text import TextTransform
 from polymodal.modalities.base import TokenizerSpec
-from polymodal.training.config import RunConfig, StrictModel
+from polymodal.training.config import RunConfig, StrictModel, check_options
 from polymodal.objectives.base import ObjectiveOutput
 from polymodal.training.sanity import check_labels
 from polymodal.training.tasks import TASKS, IndexedData, Prediction, TrainingTask
@@ -118,6 +118,7 @@ class ManifestClassifierTask(TrainingTask):
             )
         if TEXT_FIELD in data.transforms:
             self._check_text_options(data.transforms[TEXT_FIELD])
+        self._check_part_options()
         self.manifest_path = data.manifest if data.manifest.is_absolute() else Path.cwd() / data.manifest
         # A rank's batch may hold no sample of some modality: its tokenizer then has no gradient.
         self.unused_parameters = len(data.transforms) > 1
@@ -146,6 +147,18 @@ class ManifestClassifierTask(TrainingTask):
             if text is not None:
                 self._transforms[TEXT_FIELD] = self._text_transform(text)
         return self._transforms
+
+    def _check_part_options(self) -> None:
+        """Unknown tokenizer or transform options are refused here, at the config's boundary,
+        naming the dotted field, rather than as a TypeError deep in a constructor."""
+        from polymodal.modalities.base import MODALITIES, TOKENIZERS
+
+        for name, spec in self.model_config.tokenizers.items():
+            tokenizer = TOKENIZERS.get(spec.name, field=f"model.tokenizers.{name}.name")
+            check_options(tokenizer, spec.options, f"model.tokenizers.{name}.options", skip=("dim",))
+        for name, options in self.data_config.transforms.items():
+            if name != TEXT_FIELD:
+                check_options(MODALITIES.get(name, field=f"data.transforms.{name}").transform, options, f"data.transforms.{name}")
 
     @staticmethod
     def _check_text_options(options: dict[str, Any]) -> None:

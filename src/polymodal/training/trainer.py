@@ -82,6 +82,18 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+@contextlib.contextmanager
+def _config_boundary(section: str):
+    """Errors of a task's constructors that a config value caused (a TypeError or ValueError
+    from a part's ``__init__``) become a :class:`ConfigError` naming the config section."""
+    try:
+        yield
+    except PolymodalError:
+        raise
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise ConfigError(section, f"a {section} config the task can build", f"{type(exc).__name__}: {exc}") from exc
+
+
 class Trainer:
     """Trains ``config.task`` into ``config.output_dir``.
 
@@ -150,9 +162,11 @@ class Trainer:
             )
         seed_everything(tcfg.seed)
         task = get_task(cfg.task)(cfg)
-        model = task.build_model().to(info.device)
-        data = task.train_data()
-        task.check_data()
+        with _config_boundary("model"):
+            model = task.build_model().to(info.device)
+        with _config_boundary("data"):
+            data = task.train_data()
+            task.check_data()
         if tcfg.checkpoint.best_metric and not tcfg.eval_every:
             raise ConfigError("training.eval_every", f"a step interval (checkpoint.best_metric={tcfg.checkpoint.best_metric!r} needs evaluations)", None)
         sampler = GlobalBatchSampler(len(data), tcfg.seed, rank=info.rank, world_size=info.world_size)
