@@ -77,11 +77,14 @@ class TextSample:
 
 
 def read_text(path: str | Path) -> str:
-    """The content of a UTF-8 text file, surrounding whitespace stripped."""
+    """The content of a UTF-8 text file, surrounding whitespace stripped (within the
+    ``text_bytes`` limit of :mod:`polymodal.modalities.limits`)."""
+    from polymodal.modalities._common import read_bytes_limited
+
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "a readable UTF-8 text file", str(exc)) from None
+        return read_bytes_limited(path, "a text file").decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "a readable UTF-8 text file", f"a byte that is not UTF-8 at offset {exc.start}") from None
 
 
 def collate_text(samples: Sequence[TextSample], pad_id: int = 0) -> TextBatch:
