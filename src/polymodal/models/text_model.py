@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder, masked_mean
-from polymodal.errors import ConfigError, InputError
-from polymodal.modalities.text import TextBatch, TextTokenizer, TextTokenizerConfig, TextTransform
+from polymodal.errors import CheckpointError, ConfigError, InputError
+from polymodal.modalities.text import TOKENIZER_FILE, TextBatch, TextTokenizer, TextTokenizerConfig, TextTransform
 
 __all__ = ["TextEncoderModel", "Pooling", "POOLINGS"]
 
@@ -117,7 +117,9 @@ class TextEncoderModel(PretrainedModel):
             raise ConfigError("text_encoder config", f"only the keys {', '.join(sorted(known))}", f"unknown {unknown}")
         text = config.pop("text", None)
         transform = None
-        if directory is not None and text is not None and TextTransform.available(directory):
+        if directory is not None and text is not None:
+            if not TextTransform.available(directory):  # config.json says a tokenizer was saved
+                raise CheckpointError(str(Path(directory) / TOKENIZER_FILE), "the tokenizer saved with this model", "no such file")
             transform = TextTransform.from_pretrained(directory, max_length=text.get("max_length"))
         return cls(
             TextTokenizer(TextTokenizerConfig(**config.pop("embeddings"))),
