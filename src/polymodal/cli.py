@@ -72,28 +72,40 @@ def _group_by_modality(paths: Sequence[str], failed: dict[int, PolymodalError]) 
     return groups
 
 
-def _per_file(run: Callable[[list[Path]], list], paths: list[Path]) -> tuple[list, dict[int, PolymodalError]]:
+def _per_file(run: Callable[[list[Path]], list], paths: list[Path], debug: bool = False) -> tuple[list, dict[int, PolymodalError]]:
     """``run(paths)``, one result per path; when a file's input is bad (:class:`InputError`),
     the list is bisected so that every good file still gets its result and every bad one
-    its own error. Errors about the model itself (a damaged checkpoint) stop everything."""
+    its own error. Errors about the model itself (a damaged checkpoint) stop everything;
+    with ``debug`` the first bad file's error does too (to show its traceback)."""
     try:
         return list(run(paths)), {}
     except InputError as exc:
         if len(paths) == 1:
+            if debug:
+                raise
             return [None], {0: exc}
     half = len(paths) // 2
-    left, left_failed = _per_file(run, paths[:half])
-    right, right_failed = _per_file(run, paths[half:])
+    left, left_failed = _per_file(run, paths[:half], debug)
+    right, right_failed = _per_file(run, paths[half:], debug)
     return left + right, {**left_failed, **{half + i: e for i, e in right_failed.items()}}
 
 
-def _run_files(task, method: str, run_dir: Path, files: Sequence[str]) -> tuple[list, dict[int, PolymodalError]]:
+def _file_error(path: str, exc: PolymodalError) -> str:
+    """A per-file error line that always names the file."""
+    text = str(exc)
+    return _error_line(text if str(path) in text else f"{path}: {text}")
+
+
+def _run_files(task, method: str, run_dir: Path, files: Sequence[str], debug: bool = False) -> tuple[list, dict[int, PolymodalError]]:
     """``task.<method>`` over ``files`` grouped by modality: results and errors by file index."""
     failed: dict[int, PolymodalError] = {}
     results: list = [None] * len(files)
-    for modality, indices in _group_by_modality(files, failed).items():
+    groups = _group_by_modality(files, failed)
+    if debug and failed:
+        raise failed[min(failed)]
+    for modality, indices in groups.items():
         paths = [Path(files[i]) for i in indices]
-        out, errors = _per_file(lambda chunk, m=modality: getattr(task, method)(run_dir, m, chunk), paths)
+        out, errors = _per_file(lambda chunk, m=modality: getattr(task, method)(run_dir, m, chunk), paths, debug)
         for position, index in enumerate(indices):
             if position in errors:
                 failed[index] = errors[position]
@@ -215,12 +227,13 @@ def _predict(sub: argparse._SubParsersAction) -> None:
 def _predict_run(args: argparse.Namespace) -> int:
     """One line per file, in the order given: its prediction on stdout, or its error on stderr."""
     task = _task_for(args.run_dir)
-    results, failed = _run_files(task, "predict", args.run_dir, args.files)
+    results, failed = _run_files(task, "predict", args.run_dir, args.files, args.debug)
     for index, path in enumerate(args.files):
         if index in failed:
+            line = _file_error(path, failed[index])
             if args.json:
-                print(json.dumps({"file": path, "label": None, "error": str(failed[index])}))
-            print(_error_line(str(failed[index])), file=sys.stderr)
+                print(json.dumps({"file": path, "label": None, "error": line.removeprefix("error: ")}))
+            print(line, file=sys.stderr)
             continue
         pred = results[index]
         if args.json:
@@ -256,10 +269,10 @@ def _embed_run(args: argparse.Namespace) -> int:
 
     _check_writable(args.out)
     task = _task_for(args.run_dir)
-    results, failed = _run_files(task, "embed", args.run_dir, args.files)
+    results, failed = _run_files(task, "embed", args.run_dir, args.files, args.debug)
     if failed:
         for index in sorted(failed):
-            print(_error_line(str(failed[index])), file=sys.stderr)
+            print(_file_error(args.files[index], failed[index]), file=sys.stderr)
         return 2
     matrix = torch.stack(results).float().numpy()
     if not np.isfinite(matrix).all():
@@ -278,6 +291,11 @@ def _check_writable(path: Path) -> None:
     parent = Path(path).parent
     if Path(path).is_dir():
         raise InputError(str(path), "a file path to write", "a folder")
+    for ancestor in (parent, *parent.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(ancestor))
+            break
     parent.mkdir(parents=True, exist_ok=True)  # OSError (a file in the way, read-only) names the path
     if not os.access(parent, os.W_OK):
         raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
@@ -384,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure is one ``error:`` line and a non-zero exit status."""
     argv, debug = _debug(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
+    args.debug = debug
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

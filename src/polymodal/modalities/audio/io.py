@@ -58,11 +58,21 @@ def _wav_data_claim(path: Path) -> tuple[int, int] | None:
     return None
 
 
+# Container signatures of the formats read here. Anything else is refused before libsndfile
+# sniffs it: its MP3 fallback would print decoder notes to stderr for random bytes.
+_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"BW64", b"fLaC", b"OggS")
+
+
 def read_audio(path: str | Path) -> AudioClip:
     """Decode ``path`` to an :class:`AudioClip`; unreadable, empty, truncated, too long or
     non-finite audio raises :class:`InputError` naming the file."""
     p = require_file(path)
     source = str(path)
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    if magic not in _MAGIC:
+        got = "an empty file" if not magic else f"a file starting with {magic!r}"
+        raise InputError(source, "a WAV, FLAC or Ogg file (RIFF, fLaC or OggS header)", got)
     try:
         info = sf.info(str(p))
         claim = _wav_data_claim(p)
