@@ -144,7 +144,7 @@ def _npz_names(path: str | Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             return [n.removesuffix(".npy") for n in archive.namelist()]
-    except (zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, ValueError, ... on a broken archive
         raise InputError(str(path), "a valid .npz archive", f"unreadable ({type(exc).__name__})") from None
 
 

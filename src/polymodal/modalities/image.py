@@ -117,6 +117,39 @@ def check_image_claim(image: Image.Image, source: str, file_bytes: int) -> int:
     return pages
 
 
+class ClampedFile:
+    """A binary file whose ``read(n)`` never asks for more than the bytes left: Pillow reads
+    chunks by the length their header states, and ``read(2**31)`` on a 100-byte file would
+    allocate 2 GiB before finding out. No ``fileno``, so Pillow does not memory-map it."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")
+        self._size = path.stat().st_size
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return self._file.read()
+        return self._file.read(min(n, max(self._size - self._file.tell(), 0)))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._file.readline(size)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ClampedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_image(path: str | Path) -> Tensor:
     """Read an image file into ``[C, H, W]`` float32 in [0, 1].
 
@@ -130,7 +163,7 @@ def read_image(path: str | Path) -> Tensor:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
-            with Image.open(p) as image:
+            with ClampedFile(p) as handle, Image.open(handle) as image:
                 check_image_claim(image, source, p.stat().st_size)
                 frames = [_frame_to_array(f, source) for f in ImageSequence.Iterator(image)]
     except InputError:
@@ -228,6 +261,9 @@ class ImageTransform:
             raise InputError("image", "an image with at least one channel and one pixel", f"shape {list(image.shape)}")
         if not bool(torch.isfinite(image).all()):
             raise InputError("image", "finite pixel values (no NaN or inf)", "NaN or inf values")
+        low, high = float(image.min()), float(image.max())
+        if low < -0.5 or high > 1.5:  # a little overshoot (an augmentation's) is fine; 0..255 or 1e38 is not
+            raise InputError("image", "float pixels in [0, 1] (read_image gives them; divide 8-bit values by 255)", f"values in [{low:.3g}, {high:.3g}]")
         x = image.float()[None]
         target = self._target(h, w)
         if target != (h, w):

@@ -53,11 +53,11 @@ def read_multichannel(path: str | Path) -> np.ndarray:
     elif suffix in (".tif", ".tiff"):
         from PIL import Image, ImageSequence
 
-        from polymodal.modalities.image import check_image_claim
+        from polymodal.modalities.image import ClampedFile, check_image_claim
 
         require_file(path)
         try:
-            with Image.open(path) as im:
+            with ClampedFile(Path(path)) as handle, Image.open(handle) as im:
                 check_image_claim(im, source, Path(path).stat().st_size)
                 pages = [np.asarray(page, dtype=np.float32) for page in ImageSequence.Iterator(im)]
         except InputError:

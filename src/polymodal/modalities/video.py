@@ -42,7 +42,7 @@ def read_video(path: str | Path) -> np.ndarray:
     if p.is_dir():
         from PIL import Image
 
-        from polymodal.modalities.image import check_image_claim
+        from polymodal.modalities.image import ClampedFile, check_image_claim
 
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
         if not files:
@@ -51,7 +51,7 @@ def read_video(path: str | Path) -> np.ndarray:
         frames = []
         for f in files:
             try:
-                with Image.open(f) as im:
+                with ClampedFile(f) as handle, Image.open(handle) as im:
                     check_image_claim(im, str(f), f.stat().st_size)
                     frames.append(np.asarray(im.convert("RGB")))
             except InputError:
