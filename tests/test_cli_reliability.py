@@ -229,3 +229,18 @@ def test_an_unexpected_exception_is_one_line_naming_it(monkeypatch, capsys) -> N
     assert main(["datasets", "list"]) == 2
     line = _one_error_line(capsys.readouterr().err, "internal error", "ZeroDivisionError", "--debug")
     assert "a bug of ours" in line
+
+
+def test_eval_writes_only_its_report_and_never_beside_a_writer(run: Path, tmp_path: Path, capsys) -> None:
+    from polymodal.training.run_folder import RunLock
+
+    copy = Path(shutil.copytree(run, tmp_path / "run"))
+    before = folder_digest(copy)
+    with RunLock(copy):
+        assert main(["eval", str(copy)]) == 2
+        _one_error_line(capsys.readouterr().err, f"locked by process {os.getpid()}")
+    assert folder_digest(copy) == before
+    assert main(["eval", str(copy)]) == 0
+    after = folder_digest(copy)
+    changed = {name for name in set(before) | set(after) if before.get(name) != after.get(name)}
+    assert changed == {"eval.json", "eval.md"}

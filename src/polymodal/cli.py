@@ -202,7 +202,13 @@ def _eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval_run(args: argparse.Namespace) -> int:
-    figures = _task_for(args.run_dir).report(args.run_dir)
+    """Writes only the task's report files (``eval.json``, ``eval.md``; a recipe's report and
+    plots) and never while a training writes the folder: it holds the run's lock meanwhile."""
+    from polymodal.training.run_folder import RunLock
+
+    task = _task_for(args.run_dir)
+    with RunLock(args.run_dir):
+        figures = task.report(args.run_dir)
     for key, value in figures.items():
         print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
     return 0

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from polymodal._files import atomic_write_text
 from polymodal.data.collate import ManifestBatch, ManifestCollate
 from polymodal.data.dataset import ManifestDataset
 from polymodal.data.manifest import TEXT_FIELD, Manifest
@@ -308,7 +309,8 @@ class ManifestClassifierTask(TrainingTask):
             "|---" * (len(model.classes) + 1) + "|",
             *(f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(model.classes, matrix)),
         ]
-        (run_dir / "eval.md").write_text(
+        atomic_write_text(
+            run_dir / "eval.md",
             f"# {run_dir.name}: held-out split '{self.data_config.eval_split}', {len(out[1])} samples\n\n"
             + "samples by the modalities they hold: " + ", ".join(f"{k} {n}" for k, n in kinds.items()) + "\n\n"
             + "\n".join(f"- {key}: {value:.4f}" for key, value in figures.items())
@@ -316,7 +318,7 @@ class ManifestClassifierTask(TrainingTask):
             + "\n".join(rows)
             + "\n"
         )
-        (run_dir / "eval.json").write_text(json.dumps(figures, indent=2) + "\n")
+        atomic_write_text(run_dir / "eval.json", json.dumps(figures, indent=2) + "\n")
         return figures
 
     # --- inference ----------------------------------------------------------------------------
