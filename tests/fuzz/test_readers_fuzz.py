@@ -24,7 +24,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from conftest import memory_bound
+from fuzz_bounds import memory_bound
 from polymodal.errors import PolymodalError
 
 BOUND = 150 * 2**20  # reader + transform + collate of a ≤ ~1 KB file

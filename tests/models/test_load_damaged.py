@@ -117,7 +117,8 @@ BUILDERS = {
 
 
 def test_every_registered_model_type_is_covered() -> None:
-    assert set(BUILDERS) == set(MODELS.names())
+    own = {name for name in MODELS.names() if MODELS.get(name).__module__.startswith("polymodal.")}
+    assert set(BUILDERS) == own
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))

@@ -14,8 +14,8 @@ field                  default          what it bounds
 ``image_pixels``       50,000,000       height × width × pages of one image (and of a
                                         multi-channel cube: H × W × C values / 4)
 ``audio_seconds``      600              duration of one audio clip
-``graph_nodes``        20,000           nodes of one graph (the transform's distance matrix
-                                        is N × N)
+``graph_nodes``        2,048            nodes of one graph (Graphormer attends over all
+                                        node pairs: the transform holds N × N tables)
 ``graph_edges``        2,000,000        edges of one graph
 ``point_cloud_points`` 5,000,000        points of one cloud
 ``video_frames``       10,000           frames of one clip
@@ -56,7 +56,7 @@ class ReadLimits:
 
     image_pixels: int = 50_000_000
     audio_seconds: float = 600.0
-    graph_nodes: int = 20_000
+    graph_nodes: int = 2_048
     graph_edges: int = 2_000_000
     point_cloud_points: int = 5_000_000
     video_frames: int = 10_000

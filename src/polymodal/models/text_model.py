@@ -118,9 +118,11 @@ class TextEncoderModel(PretrainedModel):
         text = config.pop("text", None)
         transform = None
         if directory is not None and text is not None:
-            if not TextTransform.available(directory):  # config.json says a tokenizer was saved
+            available = TextTransform.available(directory)
+            if text and not available:  # a saved model's config.json describes the tokenizer it saved
                 raise CheckpointError(str(Path(directory) / TOKENIZER_FILE), "the tokenizer saved with this model", "no such file")
-            transform = TextTransform.from_pretrained(directory, max_length=text.get("max_length"))
+            if available:  # a converted folder ({}) takes the tokenizer when there is one
+                transform = TextTransform.from_pretrained(directory, max_length=text.get("max_length"))
         return cls(
             TextTokenizer(TextTokenizerConfig(**config.pop("embeddings"))),
             TransformerEncoder(EncoderConfig(**config.pop("encoder"))),

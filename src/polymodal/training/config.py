@@ -279,7 +279,7 @@ def read_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str]
         path = Path(source)
         if not path.is_file():
             got = "a folder" if path.is_dir() else "no such file"
-            raise ConfigError(str(path), "an existing YAML config file", got)
+            raise ConfigError(str(path), "an existing YAML file", got)
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
