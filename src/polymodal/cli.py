@@ -143,10 +143,14 @@ def _datasets_list(args: argparse.Namespace) -> int:
 def _datasets_build(args: argparse.Namespace) -> int:
     from polymodal.recipes.datasets import build
 
+    from polymodal.training.config import load_yaml
+
     options = {}
     for item in args.option:
-        key, _, value = item.partition("=")
-        options[key] = yaml.safe_load(value)
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError("option", "key=value", repr(item))
+        options[key] = load_yaml(value, key) if value else ""
     folder = build(args.name, args.root, force=args.force, **options)
     print(f"{args.name}: {folder}")
     return 0

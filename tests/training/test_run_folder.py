@@ -138,6 +138,7 @@ def test_a_lock_of_another_host_is_never_stolen(finished) -> None:
         _train(config, "training.steps=6", resume=True)
 
 
+@pytest.mark.slow
 def test_two_trainings_at_once_one_is_refused(tiny, tmp_path: Path) -> None:
     """Two real processes: the second is refused, naming the first, and changes nothing."""
     import time

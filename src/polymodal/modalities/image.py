@@ -220,7 +220,9 @@ class ImageTransform:
                 raise ConfigError(f"image.{name}", "a positive integer or a pair (h, w) of them" + (" or None" if name == "crop" else ""), value)
         self.mean = (float(mean),) if isinstance(mean, (int, float)) else tuple(float(m) for m in mean)
         self.std = (float(std),) if isinstance(std, (int, float)) else tuple(float(s) for s in std)
-        if len(self.mean) != len(self.std) or any(not (s > 0) or not np.isfinite(s) for s in self.std) or not np.isfinite(self.mean).all():
+        if not np.isfinite(self.mean).all():
+            raise ConfigError("image.mean", "finite per-channel means", self.mean)
+        if len(self.mean) != len(self.std) or any(not (s > 0) or not np.isfinite(s) for s in self.std):
             raise ConfigError("image.std", f"{len(self.mean)} positive values (one per mean)", self.std)
         self.resize = resize
         self.interpolation = interpolation

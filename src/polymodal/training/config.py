@@ -9,7 +9,9 @@ number, got -1``). ``model`` and ``data`` are validated by the registered traini
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -29,6 +31,7 @@ __all__ = [
     "read_config",
     "load_yaml",
     "check_options",
+    "config_field",
     "parse_section",
     "apply_overrides",
     "config_to_yaml",
@@ -291,6 +294,32 @@ def read_config(source: str | Path | Mapping[str, Any], overrides: Iterable[str]
 
     raw = apply_overrides(copy.deepcopy(raw), overrides)
     return parse_section(RunConfig, raw)
+
+
+@contextlib.contextmanager
+def config_field(prefix: str, sections: Mapping[str, Iterable[str]] | None = None) -> Iterator[None]:
+    """Errors that a part's constructor raises about its own argument (``num_mel_bins:
+    expected a positive integer``) are re-raised as :class:`ConfigError` under the dotted
+    config path that set it (``data.transforms.audio.num_mel_bins``); a TypeError or
+    ValueError from deeper inside names ``prefix``. ``sections`` maps a sub-section to the
+    option names it holds, so that ``depth`` from ``fusion_options`` is named
+    ``model.fusion_options.depth``."""
+    from polymodal.errors import CheckpointError, InputError
+
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (ConfigError, InputError) as exc:
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", exc.field):
+            raise  # about a file ("data/m.jsonl, line 3"), not about an option
+        placed = exc.field.split(".")[0] in RunConfig.model_fields  # already a dotted config path
+        leaf = exc.field.split(".")[-1]
+        section = next((name for name, keys in (sections or {}).items() if leaf in set(keys)), None)
+        field = exc.field if placed else ".".join(p for p in (prefix, section, leaf) if p)
+        raise ConfigError(field, exc.expected, exc.got, hint=exc.hint) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(prefix, "options its constructor accepts", f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
 def check_options(target: Any, options: Mapping[str, Any], field: str, skip: Iterable[str] = ()) -> None:

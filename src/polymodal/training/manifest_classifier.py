@@ -47,7 +47,7 @@ from polymodal.evaluation.metrics import confusion_matrix, macro_f1
 from polymodal.models.file_classifier import FileClassifier, build_transforms
 from polymodal.modalities.text import TextTransform
 from polymodal.modalities.base import TokenizerSpec
-from polymodal.training.config import RunConfig, StrictModel, check_options
+from polymodal.training.config import RunConfig, StrictModel, check_options, config_field
 from polymodal.objectives.base import ObjectiveOutput
 from polymodal.training.sanity import check_labels
 from polymodal.training.tasks import TASKS, IndexedData, Prediction, TrainingTask
@@ -144,7 +144,10 @@ class ManifestClassifierTask(TrainingTask):
         if self._transforms is None:
             options = {name: dict(value) for name, value in self.data_config.transforms.items()}
             text = options.pop(TEXT_FIELD, None)
-            self._transforms = build_transforms(options)
+            self._transforms = {}
+            for name in options:
+                with config_field(f"data.transforms.{name}"):
+                    self._transforms.update(build_transforms({name: options[name]}))
             if text is not None:
                 self._transforms[TEXT_FIELD] = self._text_transform(text)
         return self._transforms
@@ -231,6 +234,16 @@ class ManifestClassifierTask(TrainingTask):
             from polymodal.pretrained import shared_encoder
 
             encoder = shared_encoder(m.shared_encoder.pretrained)
+        self.manifest, self.transforms  # loaded and built (and checked) first: their errors name their own fields
+        for name, t in m.tokenizers.items():  # each alone first, so that an error names its options
+            if name != TEXT_FIELD:
+                with config_field(f"model.tokenizers.{name}.options"):
+                    TokenizerSpec(t.name, dict(t.options)).build(m.dim)
+        with config_field("model", {"fusion_options": m.fusion_options}):
+            return self._file_classifier(encoder)
+
+    def _file_classifier(self, encoder: Any) -> FileClassifier:
+        m = self.model_config
         return FileClassifier(
             list(self.manifest.classes or ()),
             {name: TokenizerSpec(t.name, dict(t.options)) for name, t in m.tokenizers.items()},
