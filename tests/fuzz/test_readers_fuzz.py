@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import struct
 import tempfile
-import zlib
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
