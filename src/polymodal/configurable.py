@@ -105,10 +105,14 @@ def _expected(error: Mapping[str, Any]) -> str:
         return "a positive number" if ctx.get("gt") == 0 else f"a number greater than {ctx.get('gt')}"
     if kind == "greater_than_equal":
         return "a non-negative number" if ctx.get("ge") == 0 else f"a number ≥ {ctx.get('ge')}"
+    if kind in ("too_short", "too_long") and ctx.get("min_length") == ctx.get("max_length"):
+        return f"{ctx.get('min_length')} values"
     if kind == "less_than":
-        return f"a number < {ctx.get('lt')}"
+        return f"a number below {ctx.get('lt')}"
     if kind == "less_than_equal":
         return f"a number ≤ {ctx.get('le')}"
+    if kind == "finite_number":
+        return "a finite number"
     if kind == "literal_error":
         return f"one of {ctx.get('expected')}"
     if kind in _EXPECTED:

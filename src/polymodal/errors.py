@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PolymodalError", "InputError", "ConfigError", "CheckpointError", "MissingDependency", "describe"]
+__all__ = ["PolymodalError", "InputError", "NoSignal", "ConfigError", "CheckpointError", "MissingDependency", "describe"]
 
 
 def describe(value: Any) -> str:
@@ -48,6 +48,11 @@ class _FieldError(PolymodalError):
 
 class InputError(_FieldError, ValueError):
     """Bad data given to a reader, transform, tokenizer, model or function argument."""
+
+
+class NoSignal(InputError):
+    """An input that holds nothing to classify (digital silence, a constant, a level far below
+    any real recording): the honest answer is "I don't know", not a class."""
 
 
 class ConfigError(_FieldError, ValueError):

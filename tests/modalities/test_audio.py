@@ -163,6 +163,6 @@ def test_bad_audio_raises(tmp_path):
     with pytest.raises(InputError, match="nan.wav"):
         read_audio(tmp_path / "nan.wav")
     with pytest.raises(InputError, match="at least one frame"):
-        AudioTransform()(np.zeros(100, np.float32))
+        AudioTransform()(tone(0.5)[:100])
     with pytest.raises(InputError, match="window"):
         AudioTransform(window="blackman")

@@ -49,7 +49,9 @@ def test_positions_interpolate_to_other_sizes():
 
 def test_bad_video(tmp_path):
     with pytest.raises(InputError, match="1 channels"):
-        VideoTransform(channels=1)(np.zeros((2, 8, 8, 3), np.uint8))
+        VideoTransform(channels=1, mean=(0.5,), std=(0.25,))(np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="mean/std: expected 1 values each"):
+        VideoTransform(channels=1)  # ImageNet's three means cannot normalise one channel
     with pytest.raises(InputError, match="finite"):
         VideoTransform(size=(8, 8))(np.full((2, 8, 8, 3), np.nan, np.float32))
     (tmp_path / "empty").mkdir()

@@ -285,6 +285,8 @@ def _parse_line(line: str, fields: set[str], root: Path, check_files: bool) -> d
         value = json.loads(line)
     except ValueError as err:
         raise _LineError("(json)", "one JSON object per line", f"malformed JSON: {err}") from None
+    except RecursionError:
+        raise _LineError("(json)", "one JSON object per line, nested a few levels at most", "nesting too deep to read") from None
     if not isinstance(value, dict):
         raise _LineError("(json)", "a JSON object", type(value).__name__)
     unknown = sorted(k for k in set(value) - fields if not _is_stream(k, fields))

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from polymodal.configurable import Configurable
 from polymodal.errors import InputError
 from polymodal.modalities._augment import check_probability
+from polymodal.modalities import limits
 from polymodal.modalities._common import lengths_to_mask, require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
@@ -42,13 +43,21 @@ class GraphData:
 
 
 def _validate(x: np.ndarray, edge_index: np.ndarray, source: str) -> GraphData:
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise InputError(f"{source}: x", "real node features", f"dtype {x.dtype}")
+    if x.size and np.isfinite(x).all() and np.abs(x).max() > np.finfo(np.float32).max:
+        raise InputError(f"{source}: x", "node features within float32's range", f"values up to {np.abs(x).max():.3g}")
+    x = x.astype(np.float32)
     x = x[:, None] if x.ndim == 1 else x
     if x.ndim != 2 or x.shape[0] == 0:
         raise InputError(f"{source}: x", "node features [N, F] with N > 0", x)
+    limits.check(source, "graph_nodes", x.shape[0], "nodes")
     if not np.isfinite(x).all():
         raise InputError(f"{source}: x", "finite node features", "NaN or inf values")
     edge_index = np.asarray(edge_index)
+    if edge_index.ndim == 2 and edge_index.shape[0] == 2:
+        limits.check(source, "graph_edges", edge_index.shape[1], "edges")
     if edge_index.size == 0:
         edge_index = np.zeros((2, 0), dtype=np.int64)
     if edge_index.ndim != 2 or edge_index.shape[0] != 2 or not np.issubdtype(edge_index.dtype, np.integer):
@@ -58,38 +67,87 @@ def _validate(x: np.ndarray, edge_index: np.ndarray, source: str) -> GraphData:
     return GraphData(x, edge_index.astype(np.int64), source)
 
 
+def _num_nodes(value: np.ndarray, source: str) -> int:
+    value = np.asarray(value)
+    if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or int(value) < 1:
+        raise InputError(f"{source}: num_nodes", "one positive integer", value if value.ndim else value.item())
+    limits.check(source, "graph_nodes", int(value), "nodes")
+    return int(value)
+
+
 def read_graph(path: str | Path) -> GraphData:
     """``.npz`` with ``edge_index [2, E]`` (or ``edges [E, 2]``) and optional ``x [N, F]``
-    (or ``num_nodes``); or an edge list (``.edgelist``/``.txt``: one ``u v`` per line).
-    Without features every node gets the feature 1."""
+    (or ``num_nodes``); or an edge list (``.edgelist``/``.edges``/``.txt``: one ``u v`` per line).
+    Without features every node gets the feature 1.
+
+    An edge list names its nodes by labels, as networkx reads it: the distinct labels, in
+    increasing order, become nodes ``0..N-1``, so a 10-byte file naming node 1,000,000
+    holds two nodes, not a million. A graph with no node (no edge, no ``x``, no
+    ``num_nodes``) is refused rather than turned into one node.
+    """
     source, suffix = str(path), Path(path).suffix.lower()
     require_file(path)
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except Exception as exc:
-            raise InputError(source, "a valid .npz archive", f"unreadable ({type(exc).__name__})") from None
+        from polymodal.modalities._common import load_numpy
+
+        names = _npz_names(path)
+        arrays = {k: load_numpy(path, k) for k in names if k in ("edge_index", "edges", "x", "num_nodes")}
         if "edge_index" in arrays:
             edge_index = arrays["edge_index"]
         elif "edges" in arrays:
-            edge_index = np.asarray(arrays["edges"]).T
+            edges = np.asarray(arrays["edges"])
+            if edges.ndim != 2 or edges.shape[1] != 2:
+                raise InputError(f"{source}: edges", "an integer array [E, 2]", edges)
+            edge_index = edges.T
         else:
-            raise InputError(source, "an array 'edge_index' [2, E] or 'edges' [E, 2]", sorted(arrays))
+            raise InputError(source, "an array 'edge_index' [2, E] or 'edges' [E, 2]", sorted(names))
+        edge_index = np.asarray(edge_index)
+        if edge_index.size and (edge_index.ndim != 2 or not np.issubdtype(edge_index.dtype, np.integer)):
+            raise InputError(f"{source}: edge_index", "an integer array [2, E]", edge_index)
         if "x" in arrays:
             x = arrays["x"]
         else:
-            n = int(arrays["num_nodes"]) if "num_nodes" in arrays else (int(edge_index.max()) + 1 if edge_index.size else 1)
+            if "num_nodes" in arrays:
+                n = _num_nodes(arrays["num_nodes"], source)
+            elif edge_index.size:
+                if edge_index.min() < 0:
+                    raise InputError(f"{source}: edge_index", "non-negative node ids", f"ids down to {int(edge_index.min())}")
+                n = int(edge_index.max()) + 1
+                limits.check(source, "graph_nodes", n, "nodes (the largest node id + 1)")
+            else:
+                raise InputError(source, "a graph with at least one node ('x', 'num_nodes' or an edge)", "no node")
             x = np.ones((n, 1), dtype=np.float32)
         return _validate(x, edge_index, source)
     if suffix in (".edgelist", ".edges", ".txt"):
-        try:
-            table = np.loadtxt(path, dtype=np.int64, ndmin=2, comments="#", usecols=(0, 1))
-        except ValueError as exc:
-            raise InputError(source, "lines of two integer node ids 'u v'", f"unreadable ({exc})") from None
-        n = int(table.max()) + 1 if table.size else 1
-        return _validate(np.ones((n, 1), dtype=np.float32), table.T, source)
+        from polymodal.modalities._common import read_bytes_limited
+
+        text = read_bytes_limited(path, "an edge list").decode("utf-8", errors="replace")
+        pairs = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            try:
+                pairs.append((int(words[0]), int(words[1])))
+            except (ValueError, IndexError):
+                raise InputError(f"{source}:{number}", "a line of two integer node labels 'u v'", line.strip()[:40]) from None
+            limits.check(source, "graph_edges", len(pairs), "edges")
+        if not pairs:
+            raise InputError(source, "an edge list with at least one edge 'u v'", "no edge")
+        labels, index = np.unique(np.asarray(pairs, dtype=object).astype(str if any(abs(v) > 2**62 for p in pairs for v in p) else np.int64), return_inverse=True)
+        limits.check(source, "graph_nodes", len(labels), "distinct node labels")
+        return _validate(np.ones((len(labels), 1), dtype=np.float32), index.reshape(-1, 2).T.astype(np.int64), source)
     raise InputError(source, "a .npz or edge list (.edgelist, .edges, .txt) file", suffix or "no suffix")
+
+
+def _npz_names(path: str | Path) -> list[str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [n.removesuffix(".npy") for n in archive.namelist()]
+    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, ValueError, ... on a broken archive
+        raise InputError(str(path), "a valid .npz archive", f"unreadable ({type(exc).__name__})") from None
 
 
 def from_networkx(graph: Any, feature: str = "x") -> GraphData:
@@ -105,17 +163,30 @@ def from_networkx(graph: Any, feature: str = "x") -> GraphData:
     return _validate(x, edge_index, "networkx graph")
 
 
-def hop_distances(adjacency: np.ndarray) -> np.ndarray:
+def hop_distances(adjacency: np.ndarray, max_hops: int | None = None) -> np.ndarray:
     """``[n, n]`` shortest-path lengths in edges along directed ``adjacency [n, n]`` (0/1),
-    ``-1`` where unreachable: a breadth-first search from every node at once, one
-    matrix product per hop (the graphs a tokenizer sees are small)."""
+    ``-1`` where unreachable: a breadth-first search from every node at once, one matrix
+    product per hop. With ``max_hops``, lengths beyond it are reported as ``max_hops + 1``
+    (still told apart from unreachable pairs), found by squaring the reachability matrix,
+    so a long path costs ``max_hops + log2(n)`` products instead of ``n``."""
     n = adjacency.shape[0]
-    hops = np.full((n, n), -1, dtype=np.int64)
+    hops = np.full((n, n), -1, dtype=np.int32)
     np.fill_diagonal(hops, 0)
     reached = np.eye(n, dtype=bool)
     frontier = reached.copy()
     step = 0
+    adjacency = adjacency.astype(np.float32, copy=False)
     while frontier.any():
+        if max_hops is not None and step >= max_hops:
+            # Everything still reachable is farther than max_hops: close the reach by squaring.
+            reach = reached.astype(np.float32)
+            while True:
+                grown = (reach @ reach) > 0
+                if (grown == (reach > 0)).all():
+                    break
+                reach = grown.astype(np.float32)
+            hops[(reach > 0) & ~reached] = max_hops + 1
+            return hops
         step += 1
         frontier = ((frontier.astype(np.float32) @ adjacency) > 0) & ~reached
         hops[frontier] = step
@@ -150,6 +221,13 @@ class GraphTransform(Configurable):
     max_distance: int = 8
     feature_dim: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("max_degree", "max_distance"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(name, "a positive integer", getattr(self, name))
+        if self.feature_dim is not None and (not isinstance(self.feature_dim, int) or self.feature_dim < 1):
+            raise InputError("feature_dim", "a positive integer or None", self.feature_dim)
+
     def __call__(self, graph: GraphData | Any) -> GraphSample:
         if not isinstance(graph, GraphData):
             graph = from_networkx(graph)
@@ -164,7 +242,8 @@ class GraphTransform(Configurable):
         adjacency[src, dst] = 1.0  # duplicate edges count once
         out_degree = adjacency.sum(axis=1).astype(np.int64)
         in_degree = adjacency.sum(axis=0).astype(np.int64)
-        hops = hop_distances(adjacency)  # -1 where unreachable
+        # Hops beyond max_distance share one bucket: the search need not count them exactly.
+        hops = hop_distances(adjacency, self.max_distance)  # -1 where unreachable
         hops = np.where(hops < 0, self.max_distance + 1, np.minimum(hops, self.max_distance))
         return GraphSample(
             torch.from_numpy(graph.x),

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import struct
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ from polymodal.configurable import Configurable
 from polymodal.encoder.positions import LearnedGridPositions
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities._augment import SpatialAugment
+from polymodal.modalities import limits
+from polymodal.modalities._common import require_file, to_unit_range
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
@@ -77,20 +81,75 @@ def check_pixels(pixels: Any, field: str, channels: int | None = None) -> None:
         raise InputError(field, f"{channels} channels", f"{pixels.shape[1]} channels (shape {list(pixels.shape)})")
 
 
-def _frame_to_array(frame: Image.Image) -> np.ndarray:
-    """One Pillow frame → ``[H, W, C]`` float32 in [0, 1]."""
+def _frame_to_array(frame: Image.Image, source: str) -> np.ndarray:
+    """One Pillow frame → ``[H, W, C]`` float32 in [0, 1].
+
+    8-bit modes scale by 255, 16-bit by 65535; 32-bit integer and float images carry no
+    full scale of their own, so their values are read by the range they fit (see
+    :func:`~polymodal.modalities._common.to_unit_range`): a float TIFF holding 0..255 is
+    scaled by 255, not clipped to a white page.
+    """
     mode = frame.mode
     if mode in _CONVERT:
         frame = frame.convert(_CONVERT[mode])
         mode = frame.mode
-    if mode in _MODE_SCALE:
-        array = np.asarray(frame, dtype=np.float64) / _MODE_SCALE[mode]
-        if mode == "F":  # float images carry their own range; clip into the contract
-            array = np.clip(array, 0.0, 1.0)
+    if mode in ("I", "F"):
+        array = to_unit_range(np.asarray(frame), source)
+    elif mode in _MODE_SCALE:
+        array = (np.asarray(frame, dtype=np.float32) / np.float32(_MODE_SCALE[mode])).astype(np.float32)
     else:
-        array = np.asarray(frame, dtype=np.float64) / 255.0
-    array = array.astype(np.float32)
+        array = np.asarray(frame, dtype=np.float32) / np.float32(255.0)
     return array[..., None] if array.ndim == 2 else array
+
+
+# Bytes per pixel of a decoded frame by mode (4 for anything wider), for the size checks.
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "I;16": 2}
+
+
+def check_image_claim(image: Image.Image, source: str, file_bytes: int) -> int:
+    """Refuse an opened (not yet decoded) image whose header claims more pixels than the
+    ``image_pixels`` limit or than its file can hold; returns its page count."""
+    width, height = image.size
+    pages = int(getattr(image, "n_frames", 1) or 1)
+    if width <= 0 or height <= 0:
+        raise InputError(source, "an image with positive width and height", f"{width}×{height}")
+    limits.check(source, "image_pixels", width * height * pages, f"pixels ({width}×{height}×{pages} pages)")
+    decoded = width * height * pages * _MODE_BYTES.get(image.mode, 4)
+    limits.check_expansion(source, decoded, file_bytes, f"{width}×{height} pixels")
+    return pages
+
+
+class ClampedFile:
+    """A binary file whose ``read(n)`` never asks for more than the bytes left: Pillow reads
+    chunks by the length their header states, and ``read(2**31)`` on a 100-byte file would
+    allocate 2 GiB before finding out. No ``fileno``, so Pillow does not memory-map it."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")
+        self._size = path.stat().st_size
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return self._file.read()
+        return self._file.read(min(n, max(self._size - self._file.tell(), 0)))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._file.readline(size)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ClampedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def read_image(path: str | Path) -> Tensor:
@@ -98,13 +157,24 @@ def read_image(path: str | Path) -> Tensor:
 
     Multi-page files (TIFF stacks, animated GIFs) with pages of one size stack their
     pages' channels, as hyperspectral and multi-band data are stored; pages of
-    different sizes raise :class:`InputError`.
+    different sizes raise :class:`InputError`. The header's size is checked against the
+    ``image_pixels`` limit (:mod:`polymodal.modalities.limits`) before any pixel is decoded.
     """
+    source = str(path)
+    p = require_file(path)
     try:
-        with Image.open(path) as image:
-            frames = [_frame_to_array(f) for f in ImageSequence.Iterator(image)]
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(str(path), "an image file Pillow can open", str(exc)) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            with ClampedFile(p) as handle, Image.open(handle) as image:
+                check_image_claim(image, source, p.stat().st_size)
+                frames = [_frame_to_array(f, source) for f in ImageSequence.Iterator(image)]
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(source, "an image within Pillow's pixel limit", str(exc)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError) as exc:
+        # Pillow's decoders raise many types on corrupt data; each is a bad file, not a bug of ours.
+        raise InputError(source, "an image file Pillow can open", f"{type(exc).__name__}: {exc}") from None
     sizes = {f.shape[:2] for f in frames}
     if len(sizes) != 1:
         raise InputError(str(path), "pages of one size", f"page sizes {sorted(sizes)}")
@@ -142,9 +212,19 @@ class ImageTransform(Configurable):
             raise ConfigError("image.interpolation", "'bilinear' or 'bicubic'", repr(interpolation))
         self.size = size if isinstance(size, int) else tuple(int(s) for s in size)
         self.crop = crop if crop is None or isinstance(crop, int) else tuple(int(c) for c in crop)
+        for name, value in (("size", self.size), ("crop", self.crop)):
+            if value is None and name == "crop":
+                continue
+            values = (value,) if isinstance(value, int) else value
+            if isinstance(value, bool) or len(values) != (1 if isinstance(value, int) else 2) or any(
+                not isinstance(v, int) or v < 1 for v in values
+            ):
+                raise ConfigError(f"image.{name}", "a positive integer or a pair (h, w) of them" + (" or None" if name == "crop" else ""), value)
         self.mean = (float(mean),) if isinstance(mean, (int, float)) else tuple(float(m) for m in mean)
         self.std = (float(std),) if isinstance(std, (int, float)) else tuple(float(s) for s in std)
-        if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
+        if not np.isfinite(self.mean).all():
+            raise ConfigError("image.mean", "finite per-channel means", self.mean)
+        if len(self.mean) != len(self.std) or any(not (s > 0) or not np.isfinite(s) for s in self.std):
             raise ConfigError("image.std", f"{len(self.mean)} positive values (one per mean)", self.std)
         self.resize = resize
         self.interpolation = interpolation
@@ -169,6 +249,13 @@ class ImageTransform(Configurable):
         if not image.is_floating_point():
             raise InputError("image", "a float tensor in [0, 1] or uint8", image)
         c, h, w = image.shape
+        if h < 1 or w < 1 or c < 1:
+            raise InputError("image", "an image with at least one channel and one pixel", f"shape {list(image.shape)}")
+        if not bool(torch.isfinite(image).all()):
+            raise InputError("image", "finite pixel values (no NaN or inf)", "NaN or inf values")
+        low, high = float(image.min()), float(image.max())
+        if low < -0.5 or high > 1.5:  # a little overshoot (an augmentation's) is fine; 0..255 or 1e38 is not
+            raise InputError("image", "float pixels in [0, 1] (read_image gives them; divide 8-bit values by 255)", f"values in [{low:.3g}, {high:.3g}]")
         x = image.float()[None]
         target = self._target(h, w)
         if target != (h, w):

@@ -30,7 +30,7 @@ from polymodal.configurable import Configurable
 from polymodal.encoder.positions import LearnedGridPositions, interpolate_positions
 from polymodal.errors import InputError
 from polymodal.modalities._augment import SpatialAugment
-from polymodal.modalities._common import load_numpy, require_file
+from polymodal.modalities._common import load_numpy, require_file, standardize
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
@@ -55,10 +55,15 @@ def read_multichannel(path: str | Path) -> np.ndarray:
     elif suffix in (".tif", ".tiff"):
         from PIL import Image, ImageSequence
 
+        from polymodal.modalities.image import ClampedFile, check_image_claim
+
         require_file(path)
         try:
-            with Image.open(path) as im:
+            with ClampedFile(Path(path)) as handle, Image.open(handle) as im:
+                check_image_claim(im, source, Path(path).stat().st_size)
                 pages = [np.asarray(page, dtype=np.float32) for page in ImageSequence.Iterator(im)]
+        except InputError:
+            raise
         except Exception as exc:
             raise InputError(source, "a readable (multi-page) TIFF", f"unreadable ({type(exc).__name__}: {exc})") from None
         if len({p.shape for p in pages}) != 1:
@@ -95,6 +100,16 @@ class MultichannelTransform(Configurable):
     mean: list[float] | None = None
     std: list[float] | None = None
 
+    def __post_init__(self) -> None:
+        if self.size is not None and (
+            len(tuple(self.size)) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in self.size)
+        ):
+            raise InputError("size", "a pair (H, W) of positive integers or None", self.size)
+        if self.channels is not None and (not isinstance(self.channels, int) or self.channels < 1):
+            raise InputError("channels", "a positive integer or None", self.channels)
+        if self.std is not None and not (np.isfinite(self.std).all() and (np.asarray(self.std, dtype=float) > 0).all()):
+            raise InputError("std", "positive, finite per-band statistics", self.std)
+
     def to_chw(self, cube: np.ndarray) -> np.ndarray:
         layout = self.layout
         if layout == "auto":
@@ -112,21 +127,28 @@ class MultichannelTransform(Configurable):
             cube = cube[None]
         if cube.ndim != 3:
             raise InputError("cube", "[C, H, W] or [H, W, C]", cube)
-        x = np.ascontiguousarray(self.to_chw(cube), dtype=np.float32)
+        if not (np.issubdtype(cube.dtype, np.number) or cube.dtype == np.bool_) or np.iscomplexobj(cube):
+            raise InputError("cube", "real numbers", f"dtype {cube.dtype}")
+        if min(cube.shape) == 0:
+            raise InputError("cube", "a cube with every size > 0", cube)
+        # float64 throughout: values near float32's maximum must not overflow a resize or a mean.
+        x = np.ascontiguousarray(self.to_chw(cube), dtype=np.float64)
         if self.channels is not None and x.shape[0] != self.channels:
             raise InputError("cube", f"{self.channels} channels", f"{x.shape[0]} channels (shape {list(cube.shape)})")
         if not np.isfinite(x).all():
             raise InputError("cube", "finite values (no NaN or inf)", "NaN or inf values")
-        t = torch.from_numpy(x)
-        if self.size is not None and tuple(t.shape[-2:]) != tuple(self.size):
-            t = F.interpolate(t[None], size=tuple(self.size), mode="bilinear", align_corners=False)[0]
+        if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
+            x = F.interpolate(torch.from_numpy(x)[None], size=tuple(self.size), mode="bilinear", align_corners=False)[0].numpy()
         if self.normalize == "instance":
-            t = (t - t.mean(dim=(1, 2), keepdim=True)) / (t.std(dim=(1, 2), keepdim=True) + 1e-6)
+            x = standardize(x, axis=(1, 2))  # a constant band (or a 1 × 1 cube) becomes zeros, not 0/0
         elif self.normalize == "dataset":
-            if self.mean is None or self.std is None or len(self.mean) != t.shape[0]:
-                raise InputError("mean/std", f"{t.shape[0]} per-band statistics for normalize='dataset'", self.mean)
-            t = (t - torch.tensor(self.mean)[:, None, None]) / torch.tensor(self.std)[:, None, None]
-        return t
+            if self.mean is None or self.std is None or len(self.mean) != x.shape[0]:
+                raise InputError("mean/std", f"{x.shape[0]} per-band statistics for normalize='dataset'", self.mean)
+            x = (x - np.asarray(self.mean)[:, None, None]) / np.asarray(self.std)[:, None, None]
+        out = x.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise InputError("cube", "values whose normalised form fits float32", f"values up to {np.abs(x).max():.3g} after normalisation")
+        return torch.from_numpy(out)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from polymodal.configurable import Configurable
 from polymodal.errors import ConfigError, InputError
+from polymodal.modalities import limits
 from polymodal.modalities._common import require_file
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
@@ -34,6 +35,8 @@ __all__ = ["read_table", "read_row", "TabularTransform", "TabularSample", "Tabul
 
 # Categorical ids 0 and 1 are reserved: a missing value and a category unseen in training.
 MISSING_ID, UNKNOWN_ID = 0, 1
+# Standardised values are clipped to ±Z_LIMIT: an outlier of 1e308 must not become inf in float32.
+Z_LIMIT = 1e4
 _MISSING_TEXT = {"", "na", "nan", "null", "none", "?"}
 
 
@@ -41,6 +44,7 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> list[d
     """Rows of a CSV/TSV or Parquet file as dicts; ``columns`` the schema's, checked against the header."""
     source, suffix = str(path), Path(path).suffix.lower()
     require_file(path)
+    limits.check(source, "text_bytes", Path(path).stat().st_size, "a table file size in bytes")
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -55,16 +59,30 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> list[d
     elif suffix in (".csv", ".tsv"):
         with open(path, newline="", encoding="utf-8", errors="replace") as f:
             reader = csv.reader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            header = next(reader, None)
+            try:
+                header = next(reader, None)
+            except csv.Error as exc:
+                raise InputError(f"{source}:1", "a CSV header row", str(exc)) from None
             if header is None:
                 raise InputError(source, "a header row of column names", "an empty file")
             rows = []
-            for number, values in enumerate(reader, start=2):
+            numbered = enumerate(reader, start=2)
+            while True:
+                try:
+                    number, values = next(numbered)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # a NUL byte, a field beyond csv's size limit
+                    raise InputError(f"{source}:{reader.line_num}", "a well-formed CSV row", str(exc)) from None
                 if len(values) != len(header):
                     raise InputError(f"{source}:{number}", f"{len(header)} fields as in the header", f"{len(values)} fields")
                 rows.append(dict(zip(header, values, strict=True)))
     else:
         raise InputError(source, "a .csv, .tsv or .parquet file", suffix or "no suffix")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        # dict(zip(header, row)) would keep only the last of them: a column silently lost.
+        raise InputError(source, "distinct column names in the header", f"{', '.join(map(repr, repeated))} more than once")
     if columns is not None:
         missing = [c for c in columns if c not in header]
         if missing:
@@ -121,6 +139,10 @@ class TabularTransform(Configurable):
     categories: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
+        if self.mean is not None and self.std is not None and not (
+            np.isfinite(self.mean).all() and np.isfinite(self.std).all() and (np.asarray(self.std, dtype=float) > 0).all()
+        ):
+            raise InputError("TabularTransform", "finite means and positive, finite stds", (self.mean, self.std))
         if self.mean is None or self.std is None or self.categories is None:
             raise InputError("TabularTransform", "fitted statistics (use TabularTransform.fit(rows, ...))", None)
         if len(self.mean) != len(self.numeric) or set(self.categories) != set(self.categorical):
@@ -157,8 +179,9 @@ class TabularTransform(Configurable):
             values = np.asarray([_to_float(v, c) for v in columns[c]], dtype=np.float64)
             if not np.isfinite(values).all():
                 raise InputError(f"column {c!r}", "finite numbers (missing values may be empty/NA)", "NaN or inf")
-            mean.append(float(values.mean()) if values.size else 0.0)
-            std.append(float(values.std()) if values.size and values.std() > 0 else 1.0)
+            m, s = _mean_std(values)
+            mean.append(m)
+            std.append(s)
         categories = {c: sorted({str(v) for v in columns[c]}) for c in categorical}
         return cls(numeric, categorical, mean, std, categories)
 
@@ -183,11 +206,24 @@ class TabularTransform(Configurable):
             value = _to_float(row[c], c)
             if not math.isfinite(value):
                 raise InputError(f"column {c!r}", "a finite number or an empty/NA value", repr(row[c]))
-            numeric[j] = (value - self.mean[j]) / self.std[j]
+            # Each term divided first: 1e308 - (-1e308) would overflow; an extreme outlier saturates.
+            z = value / self.std[j] - self.mean[j] / self.std[j]
+            numeric[j] = min(max(z, -Z_LIMIT), Z_LIMIT)
         ids = [
             MISSING_ID if _is_missing(row[c]) else self._lookup[c].get(str(row[c]), UNKNOWN_ID) for c in self.categorical
         ]
         return TabularSample(torch.from_numpy(numeric), torch.from_numpy(missing), torch.tensor(ids, dtype=torch.long))
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and population std of finite float64 ``values``, stable up to 1e308 (computed on
+    values divided by their largest magnitude); a constant column gets std 1."""
+    if values.size == 0:
+        return 0.0, 1.0
+    scale = float(np.abs(values).max()) or 1.0
+    scaled = values / scale
+    mean, std = float(scaled.mean()) * scale, float(scaled.std()) * scale
+    return mean, std if std > 0 and math.isfinite(std) else 1.0
 
 
 def _to_float(value: Any, column: str) -> float:

@@ -82,11 +82,14 @@ class TextSample:
 
 
 def read_text(path: str | Path) -> str:
-    """The content of a UTF-8 text file, surrounding whitespace stripped."""
+    """The content of a UTF-8 text file, surrounding whitespace stripped (within the
+    ``text_bytes`` limit of :mod:`polymodal.modalities.limits`)."""
+    from polymodal.modalities._common import read_bytes_limited
+
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "a readable UTF-8 text file", str(exc)) from None
+        return read_bytes_limited(path, "a text file").decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "a readable UTF-8 text file", f"a byte that is not UTF-8 at offset {exc.start}") from None
 
 
 def collate_text(samples: Sequence[TextSample], pad_id: int = 0) -> TextBatch:
@@ -164,18 +167,29 @@ class TextTransform(Configurable):
         polymodal_settings = _read_optional_json(directory / "text_transform.json")
         if max_length is None:
             st = _read_optional_json(directory / "sentence_bert_config.json")
-            max_length = int(
-                polymodal_settings.get("max_length")
-                or st.get("max_seq_length")
-                or min(int(settings.get("model_max_length", 512)), 512)
-            )
+            try:
+                max_length = int(
+                    polymodal_settings.get("max_length")
+                    or st.get("max_seq_length")
+                    or min(int(settings.get("model_max_length", 512)), 512)
+                )
+            except (TypeError, ValueError, OverflowError):
+                raise InputError(f"{directory / 'text_transform.json'}: max_length", "an integer", polymodal_settings.get("max_length")) from None
         pad_token = polymodal_settings.get("pad_token") or _token_text(settings.get("pad_token")) or "[PAD]"
+        if not isinstance(pad_token, str):
+            raise InputError(f"{directory / 'text_transform.json'}: pad_token", "a string", pad_token)
         if (directory / TOKENIZER_FILE).is_file():
-            tok = HFTokenizer.from_file(str(directory / TOKENIZER_FILE))
+            try:
+                tok = HFTokenizer.from_file(str(directory / TOKENIZER_FILE))
+            except Exception as exc:  # the tokenizers library raises a bare Exception on a bad file
+                raise InputError(str(directory / TOKENIZER_FILE), "a valid tokenizers JSON file", " ".join(str(exc).split())[:200]) from None
         elif (directory / "vocab.txt").is_file():
-            return cls.from_vocab(
-                directory / "vocab.txt", lowercase=bool(settings.get("do_lower_case", True)), max_length=max_length
-            )
+            try:
+                return cls.from_vocab(
+                    directory / "vocab.txt", lowercase=bool(settings.get("do_lower_case", True)), max_length=max_length
+                )
+            except UnicodeDecodeError:
+                raise InputError(str(directory / "vocab.txt"), "a UTF-8 vocabulary, one token per line", "bytes that are not UTF-8") from None
         else:
             raise InputError(str(directory), f"a folder with {TOKENIZER_FILE} or vocab.txt", "neither found")
         return cls(tok, max_length=max_length, pad_token=pad_token)
@@ -268,10 +282,16 @@ class TextTransform(Configurable):
 
 
 def _read_optional_json(path: Path) -> dict[str, Any]:
+    """A side file's JSON object, ``{}`` when absent; a damaged one raises naming the file."""
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(str(path), "a valid JSON file", f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "a JSON object", type(data).__name__)
+    return data
 
 
 def _token_text(value: Any) -> str | None:

@@ -24,7 +24,7 @@ from polymodal.configurable import Configurable
 from polymodal.encoder.positions import interpolate_positions
 from polymodal.errors import ConfigError, InputError
 from polymodal.modalities._augment import check_share
-from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, require_file
+from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, require_file, read_bytes_limited, standardize
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
@@ -67,30 +67,57 @@ def read_time_series(path: str | Path, *, time_axis: Literal["rows", "columns"] 
     default) or ``.npy``/``.npz`` (``[C, T]``, or ``[T]`` for one channel)."""
     source, suffix = str(path), Path(path).suffix.lower()
     if suffix in (".npy", ".npz"):
-        values = np.asarray(load_numpy(path), dtype=np.float64)
+        raw = load_numpy(path)
+        if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_) or np.iscomplexobj(raw):
+            raise InputError(source, "real numbers", f"dtype {raw.dtype}")
+        values = np.asarray(raw, dtype=np.float64)
         values = values[None] if values.ndim == 1 else values
         if values.ndim != 2 or values.size == 0:
             raise InputError(source, "a [C, T] or [T] array with values", values)
         return TimeSeries(values, (), source)
     if suffix in (".csv", ".tsv", ".txt"):
-        require_file(path)
         delimiter = "\t" if suffix == ".tsv" else ","
-        with open(path, encoding="utf-8", errors="replace") as f:
-            first = f.readline().strip().split(delimiter)
+        text = read_bytes_limited(path, "a series file").decode("utf-8", errors="replace")
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        if not lines:
+            raise InputError(source, "at least one row of values", "an empty file")
+        first = [v.strip() for v in lines[0][1].split(delimiter)]
         names: tuple[str, ...] = ()
-        try:
-            [float(v) for v in first if v.strip()]
-        except ValueError:
-            names = tuple(v.strip() for v in first)
-        try:
-            table = np.genfromtxt(path, delimiter=delimiter, skip_header=1 if names else 0, dtype=np.float64, ndmin=2, invalid_raise=True)
-        except ValueError as exc:
-            raise InputError(source, "rows of numbers with the same column count", f"unreadable ({exc})") from None
-        if table.size == 0:
-            raise InputError(source, "at least one row of values", "no rows")
+        if any(_cell(v) is None for v in first):
+            names, lines = tuple(first), lines[1:]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise InputError(source, "distinct column names in the header", f"{', '.join(map(repr, repeated))} more than once")
+        if not lines:
+            raise InputError(source, "at least one row of values", "a header and no rows")
+        width = len(names) or len(lines[0][1].split(delimiter))
+        table = np.empty((len(lines), width), dtype=np.float64)
+        for row, (number, line) in enumerate(lines):
+            cells = line.split(delimiter)
+            if len(cells) != width:
+                raise InputError(f"{source}:{number}", f"{width} values per row", f"{len(cells)}")
+            for col, cell in enumerate(cells):
+                value = _cell(cell.strip())
+                if value is None:
+                    # A word is no missing value: interpolating over it would invent data.
+                    raise InputError(f"{source}:{number}, column {col + 1}", "a number (or empty, NA, NaN, ? for a missing value)", repr(cell.strip()[:20]))
+                table[row, col] = value
         values = table.T if time_axis == "rows" else table
         return TimeSeries(values, names, source)
     raise InputError(source, "a .csv, .tsv, .npy or .npz file (use read_ts for .ts archives)", suffix or "no suffix")
+
+
+_MISSING_CELLS = {"", "na", "nan", "null", "?"}
+
+
+def _cell(text: str) -> float | None:
+    """A CSV cell as a number; NaN for a missing-value marker; None for anything else."""
+    if text.lower() in _MISSING_CELLS:
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def read_ts(path: str | Path) -> TSFile:
@@ -102,7 +129,7 @@ def read_ts(path: str | Path) -> TSFile:
     Channels may differ in length between cases (``@equalLength false``).
     """
     source = str(path)
-    lines = require_file(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = read_bytes_limited(path, "a .ts file").decode("utf-8", errors="replace").splitlines()
     meta: dict[str, str] = {}
     start = None
     for i, line in enumerate(lines):
@@ -121,7 +148,9 @@ def read_ts(path: str | Path) -> TSFile:
         raise InputError(source, "a .ts file with an @data section", "no @data line")
     if meta.get("timestamps", "false").lower() == "true":
         raise InputError(source, "@timeStamps false (timestamped .ts files are not supported)", "@timeStamps true")
-    has_labels = meta.get("classlabel", "false").split()[:1] == ["true"]
+    declared = meta.get("classlabel", "false").split()
+    has_labels = declared[:1] == ["true"]
+    classes = set(declared[1:])
     series, labels = [], [] if has_labels else None
     for number, line in enumerate(lines[start:], start=start + 1):
         text = line.strip()
@@ -129,7 +158,12 @@ def read_ts(path: str | Path) -> TSFile:
             continue
         parts = text.split(":")
         if has_labels:
-            labels.append(parts.pop().strip())
+            label = parts.pop().strip()
+            if classes and label not in classes:
+                raise InputError(f"{source}:{number}", f"a label among @classLabel's {sorted(classes)}", repr(label))
+            labels.append(label)
+        if not parts:
+            raise InputError(f"{source}:{number}", "values before the label (channels separated by ':')", "only a label")
         try:
             channels = [[float("nan") if v.strip() == "?" else float(v) for v in p.split(",")] for p in parts]
         except ValueError as exc:
@@ -218,6 +252,12 @@ class TimeSeriesTransform(Configurable):
     def __post_init__(self) -> None:
         if self.normalize == "dataset" and (self.mean is None or self.std is None):
             raise InputError("mean/std", "per-channel statistics for normalize='dataset'", None)
+        if self.std is not None and not (np.isfinite(self.std).all() and (np.asarray(self.std, dtype=float) > 0).all()):
+            raise InputError("std", "positive, finite per-channel statistics", self.std)
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 1):
+            raise InputError("max_length", "a positive integer or None", self.max_length)
+        if self.channels is not None and (not isinstance(self.channels, int) or self.channels < 1):
+            raise InputError("channels", "a positive integer or None", self.channels)
 
     def __call__(self, series: TimeSeries | np.ndarray) -> SeriesSample:
         if not isinstance(series, TimeSeries):
@@ -235,15 +275,17 @@ class TimeSeriesTransform(Configurable):
         if self.max_length is not None:
             values = values[:, -self.max_length :]
         if self.normalize == "instance":
-            mean = values.mean(axis=1, keepdims=True)
-            values = (values - mean) / (values.std(axis=1, keepdims=True) + 1e-5)
+            values = standardize(values, axis=1)  # stable for 1e308 and for constant channels
         elif self.normalize == "dataset":
             mean = np.asarray(self.mean, dtype=np.float64)[:, None]
             std = np.asarray(self.std, dtype=np.float64)[:, None]
             if mean.shape[0] != values.shape[0]:
                 raise InputError(source, f"{mean.shape[0]} channels (as mean/std)", f"{values.shape[0]} channels")
-            values = (values - mean) / std
-        return SeriesSample(torch.from_numpy(values.astype(np.float32)))
+            values = values / std - mean / std
+        out = values.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise InputError(source, "values whose normalised form fits float32", f"values up to {np.abs(values).max():.3g}")
+        return SeriesSample(torch.from_numpy(out))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from polymodal.errors import InputError
+from polymodal.modalities._common import read_bytes_limited
 
 __all__ = ["TsFile", "read_ts"]
 
@@ -44,31 +45,37 @@ def read_ts(path: str | Path) -> TsFile:
     series: list[np.ndarray] = []
     labels: list[str] = []
     in_data = False
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if not in_data:
-                if not line.startswith("@"):
-                    raise InputError(f"{path}, line {number}", "a '@key value' header line before @data", line[:40])
-                key, _, value = line[1:].partition(" ")
-                if key.lower() == "data":
-                    in_data = True
-                else:
-                    header[key.lower()] = value.strip()
-                continue
-            *dims, label = line.split(":")
-            if not dims:
-                raise InputError(f"{path}, line {number}", "values and a label separated by ':'", line[:40])
-            try:
-                rows = [np.array([float("nan") if v == "?" else float(v) for v in d.split(",")]) for d in dims]
-            except ValueError as err:
-                raise InputError(f"{path}, line {number}", "comma-separated numbers", str(err)) from None
-            if len({r.size for r in rows}) != 1:
-                raise InputError(f"{path}, line {number}", "dimensions of one length", [r.size for r in rows])
-            series.append(np.stack(rows).astype(np.float32))
-            labels.append(label.strip())
+    try:
+        text = read_bytes_limited(path, "a .ts file").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "a UTF-8 text file", f"a byte that is not UTF-8 at offset {exc.start}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise InputError(f"{path}, line {number}", "a '@key value' header line before @data", line[:40])
+            key, _, value = line[1:].partition(" ")
+            if key.lower() == "data":
+                in_data = True
+            else:
+                header[key.lower()] = value.strip()
+            continue
+        *dims, label = line.split(":")
+        if not dims:
+            raise InputError(f"{path}, line {number}", "values and a label separated by ':'", line[:40])
+        try:
+            rows = [np.array([float("nan") if v == "?" else float(v) for v in d.split(",")]) for d in dims]
+        except ValueError as err:
+            raise InputError(f"{path}, line {number}", "comma-separated numbers", str(err)) from None
+        if len({r.size for r in rows}) != 1:
+            raise InputError(f"{path}, line {number}", "dimensions of one length", [r.size for r in rows])
+        values = np.stack(rows)
+        if np.isinf(values).any() or np.nanmax(np.abs(values), initial=0.0) > np.finfo(np.float32).max:
+            raise InputError(f"{path}, line {number}", "values within float32's range (or ? for missing)", "an infinite or overflowing value")
+        series.append(values.astype(np.float32))
+        labels.append(label.strip())
     if header.get("timestamps", "false").lower() == "true":
         raise InputError(str(path), "a .ts file without time stamps", "@timeStamps true")
     declared = header.get("classlabel", "").split()

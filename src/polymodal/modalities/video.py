@@ -24,7 +24,8 @@ from polymodal.configurable import Configurable
 from polymodal.encoder.positions import interpolate_positions, interpolate_positions_2d
 from polymodal.errors import InputError
 from polymodal.modalities._augment import SpatialAugment
-from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences
+from polymodal.modalities._common import lengths_to_mask, load_numpy, pad_sequences, to_unit_range
+from polymodal.modalities import limits
 from polymodal.modalities.base import MODALITIES, TOKENIZERS, Batch, Modality, Tokenizer
 from polymodal.tokens import Tokens
 
@@ -35,21 +36,31 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 
 def read_video(path: str | Path) -> np.ndarray:
     """Frames ``[T, H, W, C]``: from a folder of images (sorted by file name; ``C = 1`` when every
-    frame is grey, else 3) or a ``.npy``/``.npz`` array."""
+    frame is grey, else 3) or a ``.npy``/``.npz`` array.
+
+    The frame count is checked against the ``video_frames`` limit and each frame image's
+    header against ``image_pixels`` before decoding (:mod:`polymodal.modalities.limits`).
+    """
     p, source = Path(path), str(path)
     if p.is_dir():
         from PIL import Image
 
+        from polymodal.modalities.image import ClampedFile, check_image_claim
+
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
         if not files:
             raise InputError(source, "a folder with frame images (png, jpg, ...)", "no images")
+        limits.check(source, "video_frames", len(files), "frames")
         images = []
         for f in files:
             try:
-                with Image.open(f) as im:
+                with ClampedFile(f) as handle, Image.open(handle) as im:
+                    check_image_claim(im, str(f), f.stat().st_size)
                     im.load()
                     images.append(im)
-            except Exception as exc:
+            except InputError:
+                raise
+            except Exception as exc:  # Pillow raises many types for a corrupt frame
                 raise InputError(str(f), "a readable image frame", f"unreadable ({type(exc).__name__})") from None
         # Grey frames stay grey ([T, H, W, 1], transform channels=1): converting them to RGB
         # would triple the input of a model trained on grey clips, which then refuses them.
@@ -57,13 +68,14 @@ def read_video(path: str | Path) -> np.ndarray:
         frames = [np.asarray(im.convert("L" if grey else "RGB")) for im in images]
         frames = [fr[..., None] if fr.ndim == 2 else fr for fr in frames]
         if len({fr.shape for fr in frames}) != 1:
-            raise InputError(source, "frames of one size", sorted({fr.shape for fr in frames}))
+            raise InputError(source, "frames of one size", sorted({fr.shape[:2] for fr in frames}))
         return np.stack(frames)
     frames = load_numpy(path)
     if frames.ndim == 3:
         frames = frames[..., None]  # [T, H, W] grey
-    if frames.ndim != 4 or frames.shape[0] == 0:
-        raise InputError(source, "frames [T, H, W, C] with T > 0", frames)
+    if frames.ndim != 4 or min(frames.shape) == 0:
+        raise InputError(source, "frames [T, H, W, C] with every size > 0", frames)
+    limits.check(source, "video_frames", frames.shape[0], "frames")
     return frames
 
 
@@ -84,7 +96,8 @@ class VideoTransform(Configurable):
             clips keep every frame (the batch masks the rest). None keeps all.
         frame_stride: take every n-th frame before that.
         channels: expected C (3 RGB, 1 grey); another count raises.
-        mean, std: per-channel normalisation after scaling uint8 to [0, 1] (VideoMAE's ImageNet values).
+        mean, std: per-channel normalisation after scaling to [0, 1] (uint8 by 255, uint16
+            by 65535; VideoMAE's ImageNet values).
     """
 
     size: tuple[int, int] = (224, 224)
@@ -94,16 +107,29 @@ class VideoTransform(Configurable):
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
 
+    def __post_init__(self) -> None:
+        size = tuple(self.size) if isinstance(self.size, (tuple, list)) else ()
+        if len(size) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in size):
+            raise InputError("size", "a pair (H, W) of positive integers", self.size)
+        if not isinstance(self.frame_stride, int) or self.frame_stride < 1:
+            raise InputError("frame_stride", "a positive integer", self.frame_stride)
+        if self.num_frames is not None and (not isinstance(self.num_frames, int) or self.num_frames < 1):
+            raise InputError("num_frames", "a positive integer or None", self.num_frames)
+        if not isinstance(self.channels, int) or self.channels < 1:
+            raise InputError("channels", "a positive integer", self.channels)
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise InputError("mean/std", f"{self.channels} values each (one per channel)", (self.mean, self.std))
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.std).all() and (np.asarray(self.std) > 0).all()):
+            raise InputError("mean/std", "finite means and positive stds", (self.mean, self.std))
+
     def __call__(self, frames: np.ndarray) -> VideoSample:
         frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[0] == 0:
-            raise InputError("frames", "a clip [T, H, W, C] with T > 0", frames)
+        if frames.ndim != 4 or min(frames.shape) == 0:
+            raise InputError("frames", "a clip [T, H, W, C] with every size > 0", frames)
         if frames.shape[-1] != self.channels:
             raise InputError("frames", f"{self.channels} channels (last axis)", f"{frames.shape[-1]} channels")
-        scale = 255.0 if frames.dtype == np.uint8 else 1.0
-        x = torch.from_numpy(frames.astype(np.float32) / scale)
-        if not bool(torch.isfinite(x).all()):
-            raise InputError("frames", "finite values (no NaN or inf)", "NaN or inf values")
+        # uint8 and uint16 by their full scale, floats by the range they fit: values in [0, 1].
+        x = torch.from_numpy(np.ascontiguousarray(to_unit_range(frames, "frames")))
         x = x[:: self.frame_stride]
         if self.num_frames is not None and x.shape[0] > self.num_frames:
             index = torch.linspace(0, x.shape[0] - 1, self.num_frames).round().long()

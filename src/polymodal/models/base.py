@@ -213,12 +213,33 @@ def load(directory: str | Path, *, strict: bool = True, map_location: str | torc
     body = {k: v for k, v in config.items() if k not in _FOLDER_KEYS}
     try:
         model = cls.from_config(body, directory)
+    except CheckpointError:
+        raise
     except KeyError as exc:
-        raise CheckpointError(f"{source}: {exc.args[0]}", f"a key that a {cls.model_type} config holds", "missing") from None
-    except (TypeError, ValueError, AttributeError) as exc:
-        if isinstance(exc, PolymodalError):
-            raise CheckpointError(source, f"a valid {cls.model_type} config", str(exc)) from None
-        raise CheckpointError(source, f"a valid {cls.model_type} config", f"{type(exc).__name__}: {exc}") from None
+        raise CheckpointError(f"{source}: {exc.args[0] if exc.args else '?'}", f"a key that a {cls.model_type} config holds", "missing") from None
+    except PolymodalError as exc:  # a constructor's own check (a side file, a bad value), already named
+        raise CheckpointError(source, f"a valid {cls.model_type} config", str(exc)) from None
+    except MemoryError:
+        raise CheckpointError(source, f"a {cls.model_type} config whose sizes fit in memory", "MemoryError") from None
+    except Exception as exc:  # a mistyped value fails deep in a constructor as anything at all
+        key = _culprit(exc, body)
+        raise CheckpointError(
+            f"{source}: {key}" if key else source,
+            f"a valid {cls.model_type} config",
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+        ) from None
     path = find_weights(directory)
-    apply_state_dict(model, load_state_dict(path, map_location=map_location), strict=strict, source=str(path))
+    weights = load_state_dict(path, map_location=map_location)
+    try:
+        apply_state_dict(model, weights, strict=strict, source=str(path))
+    except CheckpointError as exc:
+        hint = f"does {source} describe the model these weights belong to?"
+        raise CheckpointError(exc.field, exc.expected, exc.got, hint=exc.hint or hint) from None
     return model.to(map_location).eval()
+
+
+def _culprit(exc: BaseException, body: dict[str, Any]) -> str | None:
+    """The config key a constructor's error message quotes, when it quotes exactly one."""
+    text = str(exc)
+    named = [key for key in body if f"'{key}'" in text or f'"{key}"' in text]
+    return named[0] if len(named) == 1 else None

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from polymodal.configurable import Config, validate_config
 from polymodal.models.base import MODELS, PretrainedModel
 from polymodal.encoder import EncoderConfig, EncoderOutput, TransformerEncoder, masked_mean
-from polymodal.errors import ConfigError, InputError
-from polymodal.modalities.text import TextBatch, TextTokenizer, TextTokenizerConfig, TextTransform
+from polymodal.errors import CheckpointError, ConfigError, InputError
+from polymodal.modalities.text import TOKENIZER_FILE, TextBatch, TextTokenizer, TextTokenizerConfig, TextTransform
 
 __all__ = ["TextEncoderConfig", "TextEncoderModel", "Pooling", "POOLINGS"]
 
@@ -129,10 +129,16 @@ class TextEncoderModel(PretrainedModel):
         """The model; its vocabulary (``tokenizer.json``) is read from ``directory`` when there."""
         c = validate_config(TextEncoderConfig, config, "text_encoder")
         transform = None
-        if directory is not None and c.text is not None and TextTransform.available(directory):
-            # A length the config does not set explicitly comes from the folder's own files.
-            max_length = c.text.max_length if "max_length" in c.text.model_fields_set else None
-            transform = TextTransform.from_pretrained(directory, max_length=max_length)
+        if directory is not None and c.text is not None:
+            available = TextTransform.available(directory)
+            # A saved model's config.json describes the tokenizer it saved; a converted folder's
+            # ({}: no field set) takes the folder's tokenizer when there is one.
+            if c.text.model_fields_set and not available:
+                raise CheckpointError(str(Path(directory) / TOKENIZER_FILE), "the tokenizer saved with this model", "no such file")
+            if available:
+                # A length the config does not set explicitly comes from the folder's own files.
+                max_length = c.text.max_length if "max_length" in c.text.model_fields_set else None
+                transform = TextTransform.from_pretrained(directory, max_length=max_length)
         return cls(
             TextTokenizer.from_config(c.embeddings),
             TransformerEncoder.from_config(c.encoder),

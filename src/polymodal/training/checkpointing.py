@@ -3,17 +3,23 @@
 A checkpoint is a directory ``checkpoints/step_00000120/`` holding ``model.safetensors``
 (the trainable parameters and the buffers; frozen parameters are rebuilt from the config)
 and ``trainer_state.pt`` (optimiser, scheduler, every RNG, the sampler position, the step).
-It is written under a temporary name, every file fsync'ed, then renamed into place and the
-parent directory fsync'ed: a process killed at any instant leaves either the complete
-checkpoint or none, never a torn one. ``best.json`` (written the same way) names the
-checkpoint with the best evaluation metric, which pruning keeps beside the last K.
+and ``checksums.json`` (the size and SHA-256 of both). It is written under a temporary name,
+every file fsync'ed, then renamed into place and the parent directory fsync'ed: a process
+killed at any instant leaves either the complete checkpoint or none. A checkpoint damaged
+later (a half-copied run folder, a truncated file, a bad disk) fails :func:`verify_checkpoint`
+and ``--resume`` falls back to the newest intact one (:func:`newest_intact`).
+``best.json`` (written the same way) names the checkpoint with the best evaluation metric,
+which pruning keeps beside the last K.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import random
+import zipfile
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,11 +31,17 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from polymodal._files import atomic_write_text
+from polymodal._files import fsync_dir as _fsync_dir
+from polymodal._files import read_json
 from polymodal.errors import CheckpointError
 
 __all__ = [
     "CheckpointInfo",
+    "DamagedCheckpoint",
     "save_checkpoint",
+    "verify_checkpoint",
+    "newest_intact",
     "load_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",
@@ -43,6 +55,8 @@ __all__ = [
 ]
 
 STEP_PREFIX = "step_"
+CHECKSUMS = "checksums.json"
+_FILES = ("model.safetensors", "trainer_state.pt")
 # Test hook: seconds to sleep after the files are written and before the rename, so that a
 # test can SIGKILL a process in the middle of a checkpoint write. Inert unless set.
 _FAULT_SLEEP_ENV = "POLYMODAL_TEST_CHECKPOINT_SLEEP"
@@ -54,28 +68,21 @@ class CheckpointInfo:
     path: Path
 
 
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint whose files are missing, truncated or altered (not one of another model)."""
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a fsync'ed temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -120,8 +127,10 @@ def save_checkpoint(root: Path, step: int, model: nn.Module, trainer_state: dict
     tmp.mkdir()
     save_file(trainable_state(model), str(tmp / "model.safetensors"))
     torch.save({**trainer_state, "step": step}, tmp / "trainer_state.pt")
-    for name in ("model.safetensors", "trainer_state.pt"):
+    for name in _FILES:
         _fsync_file(tmp / name)
+    sums = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in _FILES}
+    atomic_write_text(tmp / CHECKSUMS, json.dumps({"step": step, "files": sums}, indent=2))
     _fsync_dir(tmp)
     delay = float(os.environ.get(_FAULT_SLEEP_ENV, "0") or 0)
     if delay > 0:
@@ -151,13 +160,69 @@ def latest_checkpoint(root: Path) -> CheckpointInfo | None:
     return found[-1] if found else None
 
 
+def verify_checkpoint(info: CheckpointInfo) -> str | None:
+    """Why the checkpoint at ``info`` cannot be trusted, or None when its files match
+    ``checksums.json`` (sizes first, then SHA-256)."""
+    try:
+        recorded = read_json(info.path / CHECKSUMS)
+    except CheckpointError:
+        return f"{CHECKSUMS} is missing or unreadable (an incomplete copy?)"
+    files = recorded.get("files")
+    if not isinstance(files, dict) or set(files) != set(_FILES) or recorded.get("step") != info.step:
+        return f"{CHECKSUMS} does not describe step {info.step}'s files"
+    for name in _FILES:
+        path, want = info.path / name, files[name]
+        if not isinstance(want, dict) or not path.is_file():
+            return f"{name} is missing"
+        try:
+            size = path.stat().st_size
+            if size != want.get("bytes"):
+                return f"{name} holds {size} bytes, {want.get('bytes')} were written"
+            if _sha256(path) != want.get("sha256"):
+                return f"{name} does not match its checksum (altered or corrupt)"
+        except OSError as exc:
+            return f"{name} is unreadable ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def newest_intact(root: Path, warn: Any = None) -> CheckpointInfo | None:
+    """The newest checkpoint under ``root`` that passes :func:`verify_checkpoint`.
+
+    Each damaged newer one is named through ``warn(message)``; when checkpoints exist but
+    none is intact, raises :class:`DamagedCheckpoint` (resuming from scratch silently
+    would throw the run away).
+    """
+    found = list_checkpoints(root)
+    problems = []
+    for info in reversed(found):
+        problem = verify_checkpoint(info)
+        if problem is None:
+            return info
+        problems.append(f"{info.path.name}: {problem}")
+        if warn is not None:
+            warn(f"warning: skipping the damaged checkpoint {info.path} ({problem})")
+    if found:
+        raise DamagedCheckpoint(
+            str(root), "at least one intact checkpoint to resume from", "; ".join(problems),
+            hint="start again without --resume (with --overwrite) or restore the run folder from a copy",
+        )
+    return None
+
+
 def write_best(root: Path, step: int, metric: str, value: float) -> None:
     atomic_write_text(root / "best.json", json.dumps({"step": step, "metric": metric, "value": value}))
 
 
 def read_best(root: Path) -> dict[str, Any] | None:
+    """``best.json``'s content, or None when absent or unreadable (a damaged copy)."""
     path = root / "best.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        best = read_json(path)
+    except CheckpointError:
+        return None
+    return best if isinstance(best.get("step"), int) and isinstance(best.get("metric"), str) else None
 
 
 def prune_checkpoints(root: Path, keep_last: int) -> None:
@@ -177,8 +242,11 @@ def load_checkpoint(info: CheckpointInfo, model: nn.Module, map_location: str | 
     weights_path = info.path / "model.safetensors"
     state_path = info.path / "trainer_state.pt"
     if not weights_path.is_file() or not state_path.is_file():
-        raise CheckpointError(str(info.path), "model.safetensors and trainer_state.pt", "an incomplete directory")
-    weights = load_file(str(weights_path))
+        raise DamagedCheckpoint(str(info.path), "model.safetensors and trainer_state.pt", "an incomplete directory")
+    try:
+        weights = load_file(str(weights_path))
+    except Exception as exc:  # safetensors raises its own SafetensorError and OSError
+        raise DamagedCheckpoint(str(weights_path), "a readable safetensors file", f"{type(exc).__name__}: {exc}") from None
     expected = trainable_state(model)
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -197,4 +265,10 @@ def load_checkpoint(info: CheckpointInfo, model: nn.Module, map_location: str | 
             if target.shape != tensor.shape:
                 raise CheckpointError(f"{weights_path}:{name}", f"shape {list(target.shape)}", list(tensor.shape))
             target.copy_(tensor)
-    return torch.load(state_path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(state_path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise DamagedCheckpoint(str(state_path), "a readable trainer state", f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise DamagedCheckpoint(str(state_path), "a trainer state with its step", "a state without it")
+    return state

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from polymodal._files import atomic_write_text
 from polymodal._optional import available, require
 
 __all__ = ["MetricsLog", "read_metrics", "plot_losses"]
@@ -22,8 +23,8 @@ class MetricsLog:
     def __init__(self, run_dir: Path, *, tensorboard: bool | None, resume_step: int = 0) -> None:
         self.path = run_dir / "metrics.jsonl"
         if resume_step > 0 and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines() if _step(line) <= resume_step]
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         elif resume_step == 0 and self.path.exists():
             self.path.unlink()
         self._file = open(self.path, "a")
@@ -51,11 +52,29 @@ class MetricsLog:
             self._writer.close()
 
 
+def _step(line: str) -> float:
+    """A metrics line's step; a line a crash cut short (or any unreadable one) counts as past the end."""
+    try:
+        row = json.loads(line)
+        return float(row["step"]) if isinstance(row, dict) else math.inf
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl``; lines that do not parse (cut by a crash) are left out."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and "step" in row:
+            rows.append(row)
+    return rows
 
 
 def plot_losses(run_dir: Path, out: Path) -> Path | None:

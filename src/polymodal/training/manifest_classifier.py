@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from polymodal._files import atomic_write_text
 from polymodal.data.collate import ManifestBatch, ManifestCollate
 from polymodal.data.dataset import ManifestDataset, reader_for
 from polymodal.data.manifest import TEXT_FIELD, Manifest, modality_of
@@ -49,7 +50,8 @@ from polymodal.modalities.base import TokenizerSpec
 from polymodal.modalities.text import check_text_options
 from polymodal.models.file_classifier import FileClassifier, build_transforms, modality_entry
 from polymodal.objectives.base import ObjectiveOutput
-from polymodal.training.config import RunConfig, StrictModel
+from polymodal.training.config import RunConfig, StrictModel, check_options, config_field
+from polymodal.training.sanity import check_labels
 from polymodal.training.tasks import TASKS, IndexedData, Prediction, TrainingTask
 
 __all__ = ["ManifestClassifierTask"]
@@ -207,6 +209,7 @@ class ManifestClassifierTask(TrainingTask):
         for stream, options in data.transforms.items():
             if modality_of(stream) == TEXT_FIELD and model.shared_encoder is None:  # else: once the encoder is known
                 check_text_options(options, f"data.transforms.{stream}")
+        self._check_part_options()
         self.manifest_path = data.manifest if data.manifest.is_absolute() else Path.cwd() / data.manifest
         # A rank's batch may hold no sample of some stream: its tokenizer then has no gradient.
         self.unused_parameters = len(data.transforms) > 1
@@ -214,6 +217,7 @@ class ManifestClassifierTask(TrainingTask):
         self._transforms: dict[str, Any] | None = None
         self._parts = None
         self._eval: dict[str, _Samples] = {}
+        self._train: _Samples | None = None
         self._checked = False
         self._class_weights: Tensor | None = None
 
@@ -247,6 +251,18 @@ class ManifestClassifierTask(TrainingTask):
             if self._manifest.classes is None or len(self._manifest.classes) < 2:
                 raise ConfigError("data.manifest", "a manifest whose labels name at least two classes", str(self.manifest_path))
         return self._manifest
+
+    def _check_part_options(self) -> None:
+        """Unknown tokenizer or transform options are refused here, at the config's boundary,
+        naming the dotted field, rather than as a TypeError deep in a constructor."""
+        from polymodal.modalities.base import TOKENIZERS
+
+        for stream, spec in self.model_config.tokenizers.items():
+            tokenizer = TOKENIZERS.get(spec.name, field=f"model.tokenizers.{stream}.name")
+            check_options(tokenizer, spec.options, f"model.tokenizers.{stream}.options", skip=("dim",))
+        for stream, options in self.data_config.transforms.items():
+            if modality_of(stream) != TEXT_FIELD:
+                check_options(modality_entry(stream).transform, options, f"data.transforms.{stream}")
 
     def _text_from_encoder(self, stream: str) -> bool:
         """Whether ``stream`` reads with the shared encoder's own text path: a text stream when
@@ -287,10 +303,11 @@ class ManifestClassifierTask(TrainingTask):
                     options[stream] = self._encoder_text_transform(stream, options[stream])
                 elif modality_of(stream) == TEXT_FIELD:
                     check_text_options(options[stream], f"data.transforms.{stream}")
-            try:
-                self._transforms = build_transforms(options, fit_on=self._training_raws)
-            except ConfigError as err:
-                raise _prefixed(err, "data.") from None
+            built: dict[str, Any] = {}
+            for stream in sorted(options):  # one at a time, so that an error names its stream's option
+                with config_field(f"data.transforms.{stream}"):
+                    built.update(build_transforms({stream: options[stream]}, fit_on=self._training_raws))
+            self._transforms = built
         return self._transforms
 
     def _encoder_text_transform(self, stream: str, options: dict[str, Any]) -> Any:
@@ -327,9 +344,33 @@ class ManifestClassifierTask(TrainingTask):
             self._eval[split] = self._samples(split, field)
         return self._eval[split]
 
+    def _train_samples(self) -> _Samples:
+        if self._train is None:
+            self._train = self._samples(self.data_config.train_split, "data.train_split")
+        return self._train
+
+    @property
+    def eval_split(self) -> str | None:
+        """The split evaluated during training and the best checkpoint chosen on: ``data.val_split``."""
+        return self.data_config.val_split
+
+    def check_data(self) -> None:
+        """Before anything is written: the training and validation splits hold samples, the
+        training labels make sense (:mod:`polymodal.training.sanity`), and the checkpoint is
+        never chosen on a split named ``test``."""
+        d = self.data_config
+        if d.val_split is not None and d.val_split.lower() == "test":
+            raise ConfigError("data.val_split", "a validation split to choose the best checkpoint on (never test)", repr(d.val_split))
+        train = self._train_samples()
+        val = None if d.val_split is None else self._split_samples(d.val_split, "data.val_split")
+        self.warnings += check_labels(
+            list(train.labels), None if val is None else list(val.labels), list(self.manifest.classes or ()),
+            train_split=d.train_split, eval_split=d.val_split,
+        )
+
     def train_data(self) -> IndexedData:
         d = self.data_config
-        data = self._samples(d.train_split, "data.train_split")
+        data = self._train_samples()
         data.augment = {
             stream: modality_entry(stream).build_augmentation(options, self.transforms[stream], f"data.augment.{stream}")
             for stream, options in d.augment.items()
@@ -368,11 +409,12 @@ class ManifestClassifierTask(TrainingTask):
                 if given is not None and given != value:
                     raise ConfigError(f"model.{key}", f"the shared encoder's {value} (or unset)", given)
             dim, num_heads = own.dim, own.num_heads
+        transforms = self.transforms  # built (and checked) first: their errors name their own fields
         try:
             model = FileClassifier(
                 list(self.manifest.classes or ()),
                 {name: TokenizerSpec(t.name, dict(t.options)) for name, t in m.tokenizers.items()},
-                self.transforms,
+                transforms,
                 fusion=m.fusion,
                 dim=dim,
                 num_heads=num_heads,
@@ -383,6 +425,9 @@ class ManifestClassifierTask(TrainingTask):
                 embeddings=embeddings,
             )
         except ConfigError as err:
+            leaf = err.field.split(".")[-1]
+            if err.field.startswith("fusion.") and leaf in m.fusion_options:  # the strategy's own field, set in fusion_options
+                err = ConfigError(f"fusion_options.{leaf}", err.expected, err.got, hint=err.hint)
             raise _prefixed(err, "model.") from None
         if m.shared_encoder is not None:
             model.encoder_lr_scale = m.shared_encoder.lr_scale
@@ -479,7 +524,8 @@ class ManifestClassifierTask(TrainingTask):
             *(f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(model.classes, matrix)),
         ]
         stem = "eval" if split == self.data_config.eval_split else f"eval_{split}"
-        (run_dir / f"{stem}.md").write_text(
+        atomic_write_text(
+            run_dir / f"{stem}.md",
             f"# {run_dir.name}: split '{split}', {len(out[1])} samples\n\n"
             + "samples by the modalities they hold: " + ", ".join(f"{k} {n}" for k, n in kinds.items()) + "\n\n"
             + "\n".join(f"- {key}: {value:.4f}" for key, value in figures.items())
@@ -487,7 +533,7 @@ class ManifestClassifierTask(TrainingTask):
             + "\n".join(rows)
             + "\n"
         )
-        (run_dir / f"{stem}.json").write_text(json.dumps(figures, indent=2) + "\n")
+        atomic_write_text(run_dir / f"{stem}.json", json.dumps(figures, indent=2) + "\n")
         return figures
 
     # --- inference ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from polymodal.errors import PolymodalError
+from polymodal.errors import CheckpointError, PolymodalError
 from polymodal.objectives.base import ObjectiveOutput
 from polymodal.registry import Registry
 from polymodal.training.config import RunConfig, StrictModel, parse_section, read_config
@@ -39,7 +39,18 @@ class Prediction:
     def from_probabilities(
         cls, paths: Sequence[str | Path], probs: Tensor, class_names: Sequence[str], top: int = 5
     ) -> list[Prediction]:
-        """One prediction per row of ``probs [N, C]``, with the ``top`` classes ranked."""
+        """One prediction per row of ``probs [N, C]``, with the ``top`` classes ranked.
+
+        A row that is not finite is never turned into a label: it means the model itself
+        is broken (NaN weights, a diverged run), which raises :class:`CheckpointError`.
+        """
+        bad = ~torch.isfinite(probs).all(dim=-1)
+        if bool(bad.any()):
+            first = str(list(paths)[int(bad.nonzero()[0])])
+            raise CheckpointError(
+                "model", "finite class probabilities", f"NaN or inf for {int(bad.sum())} of {len(bad)} inputs ({first}, ...)",
+                hint="its weights hold NaN or inf: the run diverged or the folder is damaged",
+            )
         out = []
         for path, row in zip(paths, probs):
             ranked = [(class_names[i], float(row[i])) for i in torch.argsort(row, descending=True)[:top]]
@@ -81,6 +92,18 @@ class TrainingTask:
         self.config = config
         self.model_config = parse_section(self.ModelConfig, config.model, "model")
         self.data_config = parse_section(self.DataConfig, config.data, "data")
+        # What check_data found worth telling the user (printed, and kept in metrics.json and report.md).
+        self.warnings: list[str] = []
+
+    @property
+    def eval_split(self) -> str | None:
+        """The name of the split :meth:`evaluate` scores (model selection uses it), if it has one."""
+        return None
+
+    def check_data(self) -> None:
+        """Load and check what evaluation will need, after :meth:`train_data`, so that a bad
+        data config fails before the run writes anything rather than at its first evaluation.
+        Append to :attr:`warnings` what the user should hear of (a class never trained on)."""
 
     @classmethod
     def validate_config(cls, config: RunConfig) -> None:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from polymodal.configurable import Configurable
 from polymodal._optional import require
-from polymodal.errors import InputError
+from polymodal.errors import InputError, NoSignal
 from polymodal.modalities._common import require_finite
 from polymodal.modalities.audio.fbank import FbankConfig, WindowType, kaldi_fbank
 from polymodal.modalities.audio.io import AudioClip
@@ -87,6 +87,12 @@ class AudioTransform(Configurable):
         max_frames: if set, longer clips are cut to this many frames.
         target_frames: AST's ``target_length``: cut or zero-pad the raw log-Mel to exactly
             this many frames before normalisation (AST: 1024), so every clip has one length.
+        silence_db: a clip whose RMS level (its DC offset removed) is below this many dBFS
+            raises :class:`~polymodal.errors.NoSignal` instead of being classified: digital
+            silence, a constant, 1e-30 amplitude. The default, -70 dBFS, is far below a quiet
+            speaker on a laptop microphone (about -45 dBFS); ``None`` disables the check.
+        min_sample_rate: clips recorded below this rate (Hz) raise :class:`InputError`: a
+            "1 Hz" file upsampled to 16 kHz holds nothing a model was trained on.
     """
 
     sample_rate: int = 16000
@@ -105,6 +111,8 @@ class AudioTransform(Configurable):
     std_scale: float = 2.0
     max_frames: int | None = None
     target_frames: int | None = None
+    silence_db: float | None = -70.0
+    min_sample_rate: int = 4000
     _fbank: FbankConfig = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +122,19 @@ class AudioTransform(Configurable):
             raise InputError("fixed_frames", "a positive frame count or None", self.fixed_frames)
         if (self.mean is None) != (self.std is None):
             raise InputError("mean/std", "both set or both None", (self.mean, self.std))
+        for name in ("sample_rate", "num_mel_bins"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(name, "a positive integer", getattr(self, name))
+        for name in ("frame_length_ms", "frame_shift_ms", "std_scale"):
+            if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise InputError(name, "a positive number", getattr(self, name))
+        for name in ("max_frames", "target_frames"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(name, "a positive frame count or None", getattr(self, name))
+        if self.std is not None and not (np.isfinite(self.std).all() and (np.asarray(self.std) > 0).all()):
+            raise InputError("std", "positive, finite normalisation statistics", self.std)
+        if self.mean is not None and not np.isfinite(self.mean).all():
+            raise InputError("mean", "finite normalisation statistics", self.mean)
         self._fbank = FbankConfig(
             sample_rate=self.sample_rate,
             num_mel_bins=self.num_mel_bins,
@@ -133,11 +154,31 @@ class AudioTransform(Configurable):
         if samples.ndim != 2 or samples.shape[1] == 0:
             raise InputError(source, "audio samples [C, T] with T > 0", samples)
         require_finite(samples, source)
+        if clip.sample_rate < self.min_sample_rate:
+            raise InputError(source, f"a sample rate of at least {self.min_sample_rate} Hz (AudioTransform.min_sample_rate)", f"{clip.sample_rate} Hz")
         mono = samples.astype(np.float64).mean(axis=0)
+        self._check_signal(mono, source)
         if clip.sample_rate != self.sample_rate:
             soxr = require("soxr", "audio")  # only clips at another rate need it
             mono = soxr.resample(mono, clip.sample_rate, self.sample_rate, quality="HQ")
         return mono
+
+    def _check_signal(self, mono: np.ndarray, source: str) -> None:
+        """Raise :class:`NoSignal` when the clip, its DC offset removed, is below ``silence_db``."""
+        if self.silence_db is None:
+            return
+        peak = float(np.abs(mono).max())
+        ac = mono - mono.mean()
+        rms = float(np.sqrt(np.mean(ac * ac)))
+        if rms > 0 and 20 * np.log10(rms) >= self.silence_db:
+            return
+        if peak == 0:
+            got = "digital silence (every sample is 0)"
+        elif rms == 0 or rms < 1e-6 * peak:
+            got = f"a constant (a DC offset of {mono.mean():.3g} and nothing else)"
+        else:
+            got = f"a level of {20 * np.log10(rms):.0f} dBFS"
+        raise NoSignal(source, f"a clip with a signal above {self.silence_db:g} dBFS (AudioTransform.silence_db)", got)
 
     def __call__(self, clip: AudioClip | np.ndarray) -> AudioSample:
         source = clip.source if isinstance(clip, AudioClip) else "waveform"
@@ -161,4 +202,5 @@ class AudioTransform(Configurable):
             mean = torch.as_tensor(self.mean, dtype=torch.float32)
             std = torch.as_tensor(self.std, dtype=torch.float32)
             feats = (feats - mean) / (self.std_scale * std)
+        require_finite(feats, f"{source}: log-Mel features")
         return AudioSample(feats.contiguous())

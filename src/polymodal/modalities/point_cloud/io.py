@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from polymodal.errors import InputError
+from polymodal.modalities import limits
 from polymodal.modalities._common import load_numpy, require_file, require_finite
 
 __all__ = ["PointCloud", "read_point_cloud", "read_ply", "POINT_CLOUD_EXTENSIONS"]
@@ -41,6 +42,11 @@ def _check(points: np.ndarray, source: str) -> np.ndarray:
         raise InputError(source, "points [P, 3 + c] (x, y, z first)", points)
     if points.shape[0] == 0:
         raise InputError(source, "at least one point", "zero points")
+    limits.check(source, "point_cloud_points", points.shape[0], "points")
+    if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
+        raise InputError(source, "real numbers", f"dtype {points.dtype}")
+    if np.isfinite(points).all() and np.abs(points).max() > np.finfo(np.float32).max:
+        raise InputError(source, "coordinates within float32's range", f"values up to {np.abs(points).max():.3g}")
     points = points.astype(np.float32)
     require_finite(points, source)
     return points
@@ -55,19 +61,30 @@ def _ply_header(raw: bytes, source: str) -> tuple[str, list[tuple[str, int, list
     body = newline + 1 if newline >= 0 else len(raw)
     fmt = None
     elements: list[tuple[str, int, list]] = []
-    for line in raw[:end].decode("ascii", errors="replace").splitlines():
+    for number, line in enumerate(raw[:end].decode("ascii", errors="replace").splitlines(), start=1):
         words = line.split()
         if not words or words[0] in ("ply", "comment", "obj_info"):
             continue
+        field = f"{source}: header line {number}"
         if words[0] == "format":
+            if len(words) < 2:
+                raise InputError(field, "'format <ascii|binary_little_endian|binary_big_endian> 1.0'", line.strip())
             fmt = words[1]
         elif words[0] == "element":
+            if len(words) != 3 or not words[2].isdigit():
+                raise InputError(field, "'element <name> <count>' with a non-negative integer count", line.strip())
             elements.append((words[1], int(words[2]), []))
-        elif words[0] == "property" and elements:
-            if words[1] == "list":
+        elif words[0] == "property":
+            scalar = len(words) == 3 and words[1] in _PLY_TYPES
+            listed = len(words) == 5 and words[1] == "list" and words[2] in _PLY_TYPES and words[3] in _PLY_TYPES
+            if not elements or not (scalar or listed):
+                raise InputError(field, f"'property <type> <name>' after an element, types among {', '.join(sorted(_PLY_TYPES))}", line.strip())
+            if listed:
                 elements[-1][2].append((words[4], words[2], words[3]))
             else:
                 elements[-1][2].append((words[2], None, words[1]))
+        else:
+            raise InputError(field, "a PLY header keyword (format, element, property, comment)", line.strip()[:40])
     if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
         raise InputError(source, "PLY format ascii, binary_little_endian or binary_big_endian", fmt)
     return fmt, elements, body
@@ -76,7 +93,9 @@ def _ply_header(raw: bytes, source: str) -> tuple[str, list[tuple[str, int, list
 def read_ply(path: str | Path) -> PointCloud:
     """The ``vertex`` element of a PLY file as ``[P, n_properties]`` (x, y, z moved first)."""
     source = str(path)
-    raw = require_file(path).read_bytes()
+    p = require_file(path)
+    limits.check(source, "text_bytes", p.stat().st_size, "a PLY file size in bytes")
+    raw = p.read_bytes()
     fmt, elements, body = _ply_header(raw, source)
     names = [e[0] for e in elements]
     if "vertex" not in names:
@@ -86,6 +105,9 @@ def read_ply(path: str | Path) -> PointCloud:
             # Skipping an element of lists before the vertices would need parsing it; rare in practice.
             raise InputError(source, "the vertex element before any list element", f"'{name}' first")
     _, count, props = elements[names.index("vertex")]
+    if count == 0:
+        raise InputError(source, "at least one point", "a vertex count of 0")
+    limits.check(source, "point_cloud_points", count, "points")
     if any(p[1] is not None for p in props):
         raise InputError(source, "scalar vertex properties", "a list property")
     prop_names = [p[0] for p in props]
@@ -95,6 +117,8 @@ def read_ply(path: str | Path) -> PointCloud:
         if fmt == "ascii":
             lines = raw[body:].decode("ascii").split("\n")
             skip = sum(c for n, c, _ in elements[: names.index("vertex")])
+            if len(lines) < skip + count:
+                raise ValueError(f"{count} vertex rows declared, {max(len(lines) - skip, 0)} present")
             rows = [ln.split() for ln in lines[skip : skip + count]]
             if len(rows) < count or any(len(r) != len(props) for r in rows):
                 raise ValueError("fewer vertex rows than the header declares")
@@ -109,7 +133,7 @@ def read_ply(path: str | Path) -> PointCloud:
                 raise ValueError(f"{count} vertices need {count * dtype.itemsize} bytes, the file is shorter")
             record = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
             table = np.stack([record[n].astype(np.float64) for n in prop_names], axis=1)
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, UnicodeDecodeError, OverflowError) as exc:
         raise InputError(source, f"a valid {fmt} PLY body", f"unreadable ({exc})") from None
     rest = [n for n in prop_names if n not in ("x", "y", "z")]
     order_idx = [prop_names.index(n) for n in ("x", "y", "z", *rest)]
@@ -125,12 +149,15 @@ def read_point_cloud(path: str | Path) -> PointCloud:
     if suffix in (".npy", ".npz"):
         with_names = suffix == ".npz" and "points" in _npz_names(path)
         points = load_numpy(path, "points" if with_names else None)
+        if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
+            raise InputError(source, "real numbers", f"dtype {points.dtype}")
         return PointCloud(_check(np.asarray(points, dtype=np.float64), source), (), source)
     if suffix in (".xyz", ".txt", ".pts"):
         require_file(path)
+        limits.check(source, "text_bytes", Path(path).stat().st_size, "a point file size in bytes")
         try:
             table = np.loadtxt(path, dtype=np.float64, delimiter=_delimiter(path), ndmin=2, comments="#")
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(source, "rows of numbers x y z [features]", f"unreadable ({exc})") from None
         return PointCloud(_check(table, source), (), source)
     raise InputError(source, "a .ply, .npy, .npz, .xyz, .txt or .pts file", suffix or "no suffix")

@@ -50,6 +50,12 @@ class PointCloudTransform(Configurable):
     max_points: int | None = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.feature_channels is not None and (not isinstance(self.feature_channels, int) or self.feature_channels < 0):
+            raise InputError("feature_channels", "a non-negative integer or None", self.feature_channels)
+        if self.max_points is not None and (not isinstance(self.max_points, int) or self.max_points < 1):
+            raise InputError("max_points", "a positive integer or None", self.max_points)
+
     def __call__(self, cloud: PointCloud | np.ndarray) -> PointSample:
         if not isinstance(cloud, PointCloud):
             cloud = PointCloud(np.asarray(cloud, dtype=np.float32))
