@@ -181,3 +181,49 @@ def test_compiled_encoder_matches_cpu():
     gpu = compiled(tokens.to(CUDA))
     torch.testing.assert_close(gpu.hidden.cpu(), cpu.hidden, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(gpu.pooled.cpu(), cpu.pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_a_run_resumed_on_cuda_continues_as_the_straight_run(tmp_path):
+    # The checkpoint's RNG states come back on the training device; torch takes generator
+    # states as CPU tensors only (a resume on a GPU once failed with "RNG state must be a
+    # torch.ByteTensor").
+    import json
+
+    from PIL import Image
+    from safetensors.torch import load_file
+    from sklearn.datasets import load_digits
+
+    from polymodal.training import Trainer, load_config
+
+    digits = load_digits(n_class=3)
+    lines = []
+    for i in range(60):
+        Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).save(tmp_path / f"{i}.png")
+        lines.append({"id": str(i), "image": f"{i}.png", "label": int(digits.target[i]), "split": "train" if i < 48 else "val"})
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    (tmp_path / "classes.json").write_text(json.dumps(["zero", "one", "two"]))
+
+    def run(name: str, steps: int, resume: bool = False):
+        config = {
+            "task": "manifest_classifier",
+            "output_dir": str(tmp_path / name),
+            "data": {
+                "manifest": str(tmp_path / "manifest.jsonl"), "val_split": None, "eval_split": "val",
+                "transforms": {"image": {"size": 8, "crop": 8, "mean": 0.5, "std": 0.5}},
+                "augment": {"image": {"crop": 0.8, "flip": True}},
+            },
+            "model": {
+                "dim": 32, "num_heads": 4, "fusion_options": {"depth": 1},
+                "tokenizers": {"image": {"name": "patch", "options": {"in_channels": 1, "patch_size": 4, "image_size": 8}}},
+            },
+            "schedule": {"name": "constant"},  # the same learning rates whatever the run's length
+            "training": {"steps": steps, "batch_size": 16, "seed": 0, "precision": "fp32", "checkpoint": {"every": 5}},
+            "logging": {"tensorboard": False, "progress": False},
+        }
+        return Trainer(load_config(config), resume=resume).fit().run_dir
+
+    straight = load_file(str(run("straight", 10) / "model" / "model.safetensors"))
+    run("resumed", 5)
+    resumed = load_file(str(run("resumed", 10, resume=True) / "model" / "model.safetensors"))
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-4, atol=1e-5)
